@@ -1,0 +1,134 @@
+"""Handing a conversation to people: action_handoff and the after-hours contact form."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+from rasa_sdk import Action, FormValidationAction, Tracker
+from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+from rasa_sdk.types import DomainDict
+
+from bot.business_hours import BusinessHours
+from bot.contact import normalise_contact
+from bot.escalations import Escalation, EscalationStore, connect
+from bot.messages import message
+from bot.settings import Settings
+
+SETTINGS = Settings.from_env()
+REASON_BY_INTENT = {"request_human": "customer_request", "affirm": "customer_request", "complain": "frustration"}
+_redis = None
+
+
+def store() -> EscalationStore:
+    global _redis
+    if _redis is None:
+        _redis = connect(SETTINGS.redis_url)
+    return EscalationStore(_redis, SETTINGS.redis_prefix)
+
+
+def conversation_summary(tracker: Tracker) -> tuple[list[dict], list[dict]]:
+    """What the customer said with what the bot understood, and the articles it offered."""
+    turns, offered = [], []
+    for event in tracker.events:
+        if event.get("event") == "user":
+            parse = event.get("parse_data") or {}
+            intent = parse.get("intent") or {}
+            top = ((parse.get("kb") or {}).get("candidates") or [None])[0]
+            turns.append(
+                {
+                    "text": event.get("text"),
+                    "intent": intent.get("name"),
+                    "confidence": round(float(intent.get("confidence") or 0), 4),
+                    "language": (parse.get("language") or {}).get("code"),
+                    "top_article": top,
+                    "timestamp": event.get("timestamp"),
+                }
+            )
+        elif event.get("event") == "bot":
+            custom = (event.get("data") or {}).get("custom") or {}
+            if "kb_article" in custom:
+                offered.append({"article_id": custom["kb_article"], "score": custom.get("score")})
+    return turns, offered
+
+
+async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> list[dict]:
+    """Record the escalation, tell the customer what happens next, and pause the bot."""
+    turns, offered = conversation_summary(tracker)
+    hours = BusinessHours.load(SETTINGS.business_hours_file)
+    now = dt.datetime.now(dt.timezone.utc)
+    is_open = hours.is_open(now)
+    language = tracker.get_slot("language") or "en"
+    escalation = await store().open(
+        Escalation(
+            conversation_id=tracker.sender_id,
+            reason=reason,
+            status="waiting" if is_open else "offline",
+            language=language,
+            channel=tracker.get_latest_input_channel() or "unknown",
+            turns=turns,
+            articles_offered=offered,
+        )
+    )
+    payload = {"handoff": {"status": escalation.status, "id": escalation.id, "reason": reason}}
+    events: list[dict] = [SlotSet("handoff_id", escalation.id), SlotSet("misunderstandings", 0)]
+    if is_open:
+        dispatcher.utter_message(text=message("handoff_waiting", language), json_message=payload)
+        return [*events, ConversationPaused()]
+    next_open = hours.next_opening(now)
+    payload["handoff"]["next_open"] = next_open.isoformat()
+    text = message("handoff_offline", language, next_open=next_open.strftime("%Y-%m-%d %H:%M"))
+    dispatcher.utter_message(text=text, json_message=payload)
+    # The contact form asks for an email or phone; action_contact_saved then pauses.
+    return [*events, SlotSet("contact", None), FollowupAction("contact_form")]
+
+
+class ActionHandoff(Action):
+    def name(self) -> str:
+        return "action_handoff"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        intent = (tracker.latest_message.get("intent") or {}).get("name")
+        return await start_handoff(dispatcher, tracker, REASON_BY_INTENT.get(intent, "customer_request"))
+
+
+class ValidateContactForm(FormValidationAction):
+    def name(self) -> str:
+        return "validate_contact_form"
+
+    def validate_contact(
+        self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
+    ) -> dict[str, Any]:
+        if (tracker.latest_message.get("intent") or {}).get("name") == "deny":
+            return {"contact": "none"}
+        contact = normalise_contact(str(value or ""))
+        if contact is None:
+            dispatcher.utter_message(text=message("invalid_contact", tracker.get_slot("language")))
+        return {"contact": contact}
+
+
+class ActionAskContact(Action):
+    """The contact form's question (forms call action_ask_<slot>)."""
+
+    def name(self) -> str:
+        return "action_ask_contact"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        dispatcher.utter_message(text=message("ask_contact", tracker.get_slot("language")))
+        return []
+
+
+class ActionContactSaved(Action):
+    def name(self) -> str:
+        return "action_contact_saved"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        contact = tracker.get_slot("contact")
+        escalation_id = tracker.get_slot("handoff_id")
+        if escalation_id:
+            await store().set_contact(escalation_id, None if contact == "none" else contact)
+        name = "contact_skipped" if contact == "none" else "contact_saved"
+        dispatcher.utter_message(text=message(name, tracker.get_slot("language")))
+        # The contact is kept on the escalation, not in the bot's slots.
+        return [SlotSet("contact", None), ConversationPaused()]

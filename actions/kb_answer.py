@@ -1,0 +1,97 @@
+"""action_kb_answer: answer from the knowledge base, offer a choice, or ask again."""
+
+from __future__ import annotations
+
+import json
+from functools import lru_cache
+from typing import Any
+
+from rasa_sdk import Action, Tracker
+from rasa_sdk.events import SlotSet
+from rasa_sdk.executor import CollectingDispatcher
+
+from actions.handoff import start_handoff
+from bot.kb.articles import ArticleLibrary, load_articles
+from bot.kb.decision import Thresholds, decide
+from bot.kb.render import LANGUAGE_NAMES, answer_text
+from bot.messages import message
+from bot.settings import Settings
+
+SETTINGS = Settings.from_env()
+
+
+@lru_cache(maxsize=1)
+def _library(articles_key: str) -> ArticleLibrary:
+    return ArticleLibrary(load_articles(SETTINGS.articles_dir))
+
+
+def library() -> ArticleLibrary:
+    # Keyed on the articles' modification times, so an edited article is served without restart.
+    stamp = ",".join(f"{p.name}{p.stat().st_mtime_ns}" for p in sorted(SETTINGS.articles_dir.glob("*/*.md")))
+    return _library(stamp)
+
+
+def _chosen_article(tracker: Tracker) -> dict[str, Any] | None:
+    """A click on one of the offered articles: /ask_question{"kb_article": "<id>"}."""
+    article_id = next(tracker.get_latest_entity_values("kb_article"), None)
+    if not article_id:
+        return None
+    for event in reversed(tracker.events):
+        if event.get("event") != "user":
+            continue
+        for candidate in (event.get("parse_data") or {}).get("kb", {}).get("candidates", []):
+            if candidate["article_id"] == article_id:
+                return candidate
+    return {"article_id": article_id, "score": 1.0}
+
+
+class ActionKnowledgeAnswer(Action):
+    def name(self) -> str:
+        return "action_kb_answer"
+
+    async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
+        language = tracker.get_slot("language") or "en"
+        articles = library()
+        chosen = _chosen_article(tracker)
+        if chosen:
+            decision_kind, shown = "answer", [chosen]
+        else:
+            candidates = (tracker.latest_message.get("kb") or {}).get("candidates", [])
+            decision = decide(candidates, Thresholds.load(SETTINGS.thresholds_file))
+            decision_kind, shown = decision.kind, decision.articles
+
+        if decision_kind == "answer":
+            candidate = shown[0]
+            article = articles.get(candidate["article_id"], language)
+            if article is None:  # the index knows an article whose files were just removed
+                decision_kind = "no_match"
+            else:
+                if article.language != language:
+                    dispatcher.utter_message(
+                        text=message("kb_other_language", language, article_language=LANGUAGE_NAMES[article.language])
+                    )
+                dispatcher.utter_message(
+                    text=answer_text(article),
+                    json_message={
+                        "kb_article": article.id,
+                        "score": round(float(candidate["score"]), 4),
+                        "language": article.language,
+                    },
+                )
+                return [SlotSet("misunderstandings", 0)]
+
+        if decision_kind == "choose":
+            buttons = []
+            for candidate in shown:
+                article = articles.get(candidate["article_id"], language)
+                if article:
+                    payload = "/ask_question" + json.dumps({"kb_article": article.id})
+                    buttons.append({"title": article.title, "payload": payload})
+            dispatcher.utter_message(text=message("kb_choose", language), buttons=buttons)
+            return []
+
+        misunderstandings = float(tracker.get_slot("misunderstandings") or 0) + 1
+        if misunderstandings >= 2:
+            return await start_handoff(dispatcher, tracker, "low_confidence")
+        dispatcher.utter_message(text=message("ask_rephrase", language))
+        return [SlotSet("misunderstandings", misunderstandings)]

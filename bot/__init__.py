@@ -1,0 +1,1 @@
+"""Multilingual customer-service assistant: the code every process shares."""

@@ -1,0 +1,57 @@
+"""REST channel: POST /webhooks/rest/webhook {"sender": ..., "message": ...}.
+
+Like Rasa's own, but a malformed request gets 400 (Rasa's crashes into a 500),
+an oversized one 413, and each bot turn is one JSON object with its custom payload.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.channels.channel import InputChannel, UserMessage
+from sanic import Blueprint, response
+from sanic.request import Request
+from sanic.response import HTTPResponse
+
+from bot.channels.messages import MAX_TEXT_CHARS, JsonCollectingOutput
+
+logger = logging.getLogger(__name__)
+MAX_SENDER_CHARS = 128
+
+
+class RestChannel(InputChannel):
+    @classmethod
+    def name(cls) -> str:
+        return "rest"
+
+    def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
+        webhook = Blueprint("rest_webhook", __name__)
+
+        @webhook.route("/", methods=["GET"])
+        async def health(_: Request) -> HTTPResponse:
+            return response.json({"status": "ok"})
+
+        @webhook.route("/webhook", methods=["POST"])
+        async def receive(request: Request) -> HTTPResponse:
+            try:
+                body = request.json
+            except Exception:  # sanic raises InvalidUsage on bad JSON
+                body = None
+            if not isinstance(body, dict):
+                return response.json({"error": "body must be a JSON object"}, status=400)
+            sender, text, metadata = body.get("sender"), body.get("message"), body.get("metadata")
+            if not isinstance(sender, str) or not sender or len(sender) > MAX_SENDER_CHARS:
+                return response.json({"error": f"'sender' must be a string of 1-{MAX_SENDER_CHARS} chars"}, 400)
+            if not isinstance(text, str):
+                return response.json({"error": "'message' must be a string"}, status=400)
+            if len(text) > MAX_TEXT_CHARS:
+                return response.json({"error": f"'message' is longer than {MAX_TEXT_CHARS} characters"}, 413)
+            if metadata is not None and not isinstance(metadata, dict):
+                return response.json({"error": "'metadata' must be an object"}, status=400)
+            collector = JsonCollectingOutput()
+            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata))
+            return response.json(collector.messages)
+
+        return webhook

@@ -1,0 +1,127 @@
+"""Command line of the project; run it through `bot/assistant <command>`.
+
+up      set up what is missing and run the whole assistant
+test    set up what the tests need and run them (extra arguments go to pytest)
+setup   only set up (model, index, training), then exit
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import shutil
+import signal
+import subprocess
+import sys
+
+from bot.settings import Settings
+from bot.stack import (
+    Stack,
+    ensure_model_and_index,
+    ensure_redis,
+    ensure_trained,
+    log,
+    port_in_use,
+    process_env,
+    with_secrets,
+)
+
+CHROMIUM = "/usr/bin/chromium"
+
+
+def setup(settings: Settings) -> Stack:
+    settings = with_secrets(settings)
+    ensure_redis(settings)
+    ensure_model_and_index(settings)
+    model = ensure_trained(settings, process_env(settings))
+    return Stack(settings, model, settings.state_dir / "logs")
+
+
+def up(settings: Settings) -> int:
+    stack = setup(settings)
+    s = stack.settings
+    busy = [p for p in (s.rasa_port, s.action_server_port, s.agent_service_port) if port_in_use(s.host, p)]
+    if busy:
+        log(
+            f"error: port(s) {busy} are in use; stop what runs there or set RASA_PORT, "
+            "ACTION_SERVER_PORT, AGENT_SERVICE_PORT"
+        )
+        return 1
+    # Stop the children on `kill` too, not only on Ctrl-C (they run in their own sessions).
+    for sig in (signal.SIGTERM, signal.SIGHUP):
+        signal.signal(sig, lambda *_: sys.exit(0))
+    try:
+        stack.start()
+        log(f"web chat: open http://{s.host}:{s.agent_service_port}/")
+        log(
+            f"agent API: http://{s.host}:{s.agent_service_port}/api/conversations "
+            f"(token in {s.state_dir / 'secrets.json'}, AGENT_API_TOKEN)"
+        )
+        log(f"REST channel: POST http://{s.host}:{s.rasa_port}/webhooks/rest/webhook")
+        log(f"logs: {stack.log_dir}; Ctrl-C stops everything")
+        name = stack.wait_any_exit()
+        log(f"error: {name} stopped; see {stack.log_dir / (name + '.log')}; stopping the rest")
+        return 1
+    except KeyboardInterrupt:
+        log("stopping")
+        return 0
+    finally:
+        stack.stop()
+
+
+def ensure_chromium() -> None:
+    if os.path.exists(CHROMIUM):
+        return
+    if os.geteuid() != 0 or shutil.which("apt-get") is None:
+        raise SystemExit(f"error: {CHROMIUM} is missing; install Debian's chromium package")
+    log("installing chromium with apt-get (browser tests)")
+    subprocess.run(["apt-get", "update", "-qq"], check=True)
+    subprocess.run(["apt-get", "install", "-y", "-qq", "chromium"], check=True)
+
+
+def test(settings: Settings, pytest_args: list[str]) -> int:
+    setup(settings)
+    ensure_chromium()
+    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=settings.project_dir)
+    if lint.returncode:
+        return lint.returncode
+    validate = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "rasa",
+            "data",
+            "validate",
+            "--fail-on-warnings",
+            "--config",
+            "config.yml",
+            "--domain",
+            "domain.yml",
+            "--data",
+            "nlu_data",
+        ],
+        cwd=settings.project_dir,
+        env=process_env(with_secrets(settings)),
+    )
+    if validate.returncode:
+        return validate.returncode
+    return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=settings.project_dir).returncode
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="bot/assistant", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("command", choices=("up", "test", "setup"))
+    args, rest = parser.parse_known_args(argv)
+    settings = Settings.from_env()
+    if args.command == "up":
+        return up(settings)
+    if args.command == "test":
+        return test(settings, rest)
+    setup(settings)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,80 @@
+"""One settings object, read from the environment, with documented defaults.
+
+Every process (Rasa components, action server, agent service, CLI) builds its
+settings here and passes them on; nothing else reads os.environ.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+
+PROJECT_DIR = Path(__file__).resolve().parent.parent
+LANGUAGES = ("en", "pl", "ro", "ru")
+DEFAULT_EMBEDDING_MODEL = "multilingual-e5-small"  # rebuilt offline at setup
+
+
+def _default_cache_dir() -> Path:
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "supportbot"
+
+
+@dataclass(frozen=True)
+class Settings:
+    project_dir: Path = PROJECT_DIR
+    cache_dir: Path = field(default_factory=_default_cache_dir)
+    # "multilingual-e5-small" (default, built at setup), a folder, or any
+    # sentence-transformers model name (needs internet the first time).
+    embedding_model: str = DEFAULT_EMBEDDING_MODEL
+    articles_dir: Path = PROJECT_DIR / "kb_articles"
+    business_hours_file: Path = PROJECT_DIR / "bot" / "config" / "business_hours.yml"
+    thresholds_file: Path = PROJECT_DIR / "bot" / "config" / "thresholds.yml"
+    redis_url: str = "redis://127.0.0.1:6379/0"
+    redis_prefix: str = "supportbot"  # letters and digits only (Rasa's Redis stores require it)
+    rasa_port: int = 5005
+    action_server_port: int = 5055
+    agent_service_port: int = 8080
+    host: str = "127.0.0.1"
+    rasa_url: str = "http://127.0.0.1:5005"
+    public_rasa_url: str = ""  # where browsers reach Rasa's socket.io; empty: same host, rasa_port
+    rasa_token: str = ""
+    agent_api_token: str = ""
+    webchat_session_secret: str = ""
+
+    @property
+    def state_dir(self) -> Path:
+        """Per-checkout runtime files (generated secrets, logs)."""
+        return self.project_dir / ".state"
+
+    @classmethod
+    def from_env(cls, env: dict[str, str] | None = None) -> Settings:
+        env = dict(os.environ if env is None else env)
+        defaults = cls()
+
+        def get(name: str, default: object) -> str:
+            return env.get(name) or str(default)
+
+        rasa_port = int(get("RASA_PORT", defaults.rasa_port))
+        prefix = get("SUPPORTBOT_REDIS_PREFIX", defaults.redis_prefix)
+        if not prefix.isalnum():
+            raise ValueError(f"SUPPORTBOT_REDIS_PREFIX must be letters and digits only, got {prefix!r}")
+        host = get("SUPPORTBOT_HOST", defaults.host)
+        return cls(
+            cache_dir=Path(get("SUPPORTBOT_CACHE_DIR", defaults.cache_dir)),
+            embedding_model=get("SUPPORTBOT_EMBEDDING_MODEL", defaults.embedding_model),
+            articles_dir=Path(get("SUPPORTBOT_ARTICLES_DIR", defaults.articles_dir)),
+            business_hours_file=Path(get("SUPPORTBOT_BUSINESS_HOURS", defaults.business_hours_file)),
+            thresholds_file=Path(get("SUPPORTBOT_THRESHOLDS", defaults.thresholds_file)),
+            redis_url=get("REDIS_URL", defaults.redis_url),
+            redis_prefix=prefix,
+            rasa_port=rasa_port,
+            action_server_port=int(get("ACTION_SERVER_PORT", defaults.action_server_port)),
+            agent_service_port=int(get("AGENT_SERVICE_PORT", defaults.agent_service_port)),
+            host=host,
+            rasa_url=get("RASA_URL", f"http://{host}:{rasa_port}"),
+            public_rasa_url=env.get("PUBLIC_RASA_URL", ""),
+            rasa_token=env.get("RASA_TOKEN", ""),
+            agent_api_token=env.get("AGENT_API_TOKEN", ""),
+            webchat_session_secret=env.get("WEBCHAT_SESSION_SECRET", ""),
+        )

@@ -1,0 +1,129 @@
+// Web chat widget over the Rasa server's socket.io channel (bot/channels/webchat.py).
+// The session id and its signature are kept in localStorage, so a reload resumes
+// the same conversation; the history is kept there too and shown again.
+(function () {
+  "use strict";
+  const STORE_KEY = "brightcart.chat";
+  const saved = JSON.parse(localStorage.getItem(STORE_KEY) || "{}");
+  const state = { session_id: saved.session_id || null, token: saved.token || null, history: saved.history || [] };
+  const list = document.getElementById("messages");
+  const form = document.getElementById("composer");
+  const input = document.getElementById("input");
+  const send = document.getElementById("send");
+  const status = document.getElementById("status");
+  const language = (navigator.language || "en").slice(0, 2).toLowerCase();
+  let socket = null;
+
+  function persist() {
+    state.history = state.history.slice(-200);
+    localStorage.setItem(STORE_KEY, JSON.stringify(state));
+  }
+
+  // Articles mark key facts with **bold**; show them bold, everything else as plain text.
+  function appendWithBold(parent, text) {
+    text.split(/\*\*(.+?)\*\*/g).forEach((part, i) => {
+      if (!part) return;
+      if (i % 2) {
+        const strong = document.createElement("strong");
+        strong.textContent = part;
+        parent.appendChild(strong);
+      } else {
+        parent.appendChild(document.createTextNode(part));
+      }
+    });
+  }
+
+  function render(message) {
+    const item = document.createElement("li");
+    item.className = "msg msg--" + message.from;
+    item.dataset.from = message.from;
+    if (message.kb_article) item.dataset.kbArticle = message.kb_article;
+    if (message.from === "agent") {
+      const who = document.createElement("span");
+      who.className = "msg__who";
+      who.textContent = message.agent || "Agent";
+      item.appendChild(who);
+    }
+    const text = document.createElement("span");
+    text.className = "msg__text";
+    appendWithBold(text, message.text || "");
+    item.appendChild(text);
+    if (message.buttons && message.buttons.length) {
+      const row = document.createElement("div");
+      row.className = "msg__buttons";
+      for (const button of message.buttons) {
+        const el = document.createElement("button");
+        el.type = "button";
+        el.textContent = button.title;
+        el.addEventListener("click", () => {
+          row.querySelectorAll("button").forEach((b) => (b.disabled = true));
+          say(button.payload, button.title);
+        });
+        row.appendChild(el);
+      }
+      item.appendChild(row);
+    }
+    list.appendChild(item);
+    list.scrollTop = list.scrollHeight;
+  }
+
+  function add(message) {
+    state.history.push(message);
+    persist();
+    render(message);
+  }
+
+  function say(payload, shown) {
+    if (!state.session_id) return;
+    add({ from: "customer", text: shown || payload });
+    socket.emit("user_uttered", { message: payload, metadata: { language: language } });
+  }
+
+  state.history.forEach(render);
+
+  fetch("/webchat/config").then((r) => r.json()).then((config) => {
+    const url = config.rasa_url || location.protocol + "//" + location.hostname + ":" + config.rasa_port;
+    socket = io(url, { path: "/socket.io", transports: ["websocket", "polling"] });
+    socket.on("connect", () => {
+      status.textContent = "connecting…";
+      socket.emit("session_request", { session_id: state.session_id, token: state.token });
+    });
+    socket.on("session_confirm", (session) => {
+      if (state.session_id && state.session_id !== session.session_id) {
+        state.history = []; // the server did not accept the old session: start clean
+        list.innerHTML = "";
+      }
+      state.session_id = session.session_id;
+      state.token = session.token;
+      persist();
+      status.textContent = "online";
+      document.body.dataset.session = session.session_id;
+      input.disabled = send.disabled = false;
+      input.focus();
+    });
+    socket.on("disconnect", () => {
+      status.textContent = "reconnecting…";
+      input.disabled = send.disabled = true;
+    });
+    socket.on("bot_uttered", (message) => {
+      const custom = message.custom || {};
+      const agent = custom.agent;
+      add({
+        from: agent ? "agent" : "bot",
+        agent: agent && agent.name,
+        text: message.text,
+        buttons: message.buttons,
+        kb_article: custom.kb_article,
+        handoff: custom.handoff && custom.handoff.status,
+      });
+    });
+  });
+
+  form.addEventListener("submit", (event) => {
+    event.preventDefault();
+    const text = input.value.trim();
+    if (!text) return;
+    input.value = "";
+    say(text);
+  });
+})();

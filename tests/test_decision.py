@@ -1,0 +1,35 @@
+from __future__ import annotations
+
+from bot.kb.decision import Thresholds, decide
+from bot.settings import Settings
+
+T = Thresholds(answer=0.86, choose_margin=0.005)
+
+
+def c(article_id: str, score: float) -> dict:
+    return {"article_id": article_id, "score": score}
+
+
+def test_clear_winner_is_answered() -> None:
+    decision = decide([c("a", 0.91), c("b", 0.88)], T)
+    assert decision.kind == "answer" and decision.articles[0]["article_id"] == "a"
+
+
+def test_two_close_candidates_are_offered_as_a_choice() -> None:
+    decision = decide([c("a", 0.902), c("b", 0.899), c("x", 0.85)], T)
+    assert decision.kind == "choose"
+    assert [a["article_id"] for a in decision.articles] == ["a", "b"]
+
+
+def test_close_runner_up_below_the_answer_threshold_is_not_offered() -> None:
+    assert decide([c("a", 0.862), c("b", 0.858)], T).kind == "answer"
+
+
+def test_weak_match_is_no_match() -> None:
+    assert decide([c("a", 0.84)], T).kind == "no_match"
+    assert decide([], T).kind == "no_match"
+
+
+def test_project_thresholds_load() -> None:
+    thresholds = Thresholds.load(Settings().thresholds_file)
+    assert 0 < thresholds.answer < 1 and 0 <= thresholds.choose_margin < 0.2

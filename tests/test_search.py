@@ -1,0 +1,64 @@
+"""Retrieval with the real model and the real knowledge base."""
+
+from __future__ import annotations
+
+import pytest
+
+from bot.embeddings.encoder import get_encoder
+from bot.kb.articles import ArticleLibrary, load_articles
+from bot.kb.index import load_or_build_index
+from bot.language import detect
+from bot.settings import Settings
+
+
+@pytest.fixture(scope="module")
+def search():
+    settings = Settings.from_env()
+    encoder = get_encoder(settings)
+    index = load_or_build_index(settings.articles_dir, encoder, settings.cache_dir)
+    return lambda text: index.search(encoder.encode([text])[0], detect(text).language, k=3)
+
+
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [
+        ("I want to send back the headphones I bought two weeks ago", "returns-how-to"),
+        ("chcę oddać słuchawki kupione dwa tygodnie temu", "returns-how-to"),
+        ("vreau sa returnez castile cumparate acum doua saptamani", "returns-how-to"),
+        ("хочу вернуть наушники, купленные две недели назад", "returns-how-to"),
+        ("I forgot my password and cannot sign in", "password-reset"),
+        ("nie pamiętam hasła do konta", "password-reset"),
+        ("am uitat parola contului", "password-reset"),
+        ("забыл пароль от аккаунта", "password-reset"),
+    ],
+)
+def test_finds_the_article_in_every_language(search, question: str, article: str) -> None:
+    assert search(question)[0].article_id == article
+
+
+def test_finds_an_article_that_exists_only_in_other_languages(search) -> None:
+    library = ArticleLibrary(load_articles(Settings.from_env().articles_dir))
+    assert library.languages("gift-cards") == ["en", "pl"]
+    assert search("cât timp este valabil un card cadou?")[0].article_id == "gift-cards"
+    assert search("сколько действует подарочная карта?")[0].article_id == "gift-cards"
+
+
+def test_index_is_reused_until_articles_change(tmp_path) -> None:
+    import shutil
+
+    settings = Settings.from_env()
+    articles = tmp_path / "kb"
+    shutil.copytree(settings.articles_dir / "gift-cards", articles / "gift-cards")
+    encoder = get_encoder(settings)
+    first = load_or_build_index(articles, encoder, tmp_path / "cache")
+    cached = list((tmp_path / "cache" / "kb-index").glob("*.npz"))
+    assert len(cached) == 1
+    again = load_or_build_index(articles, encoder, tmp_path / "cache")
+    assert again.texts == first.texts
+    assert list((tmp_path / "cache" / "kb-index").glob("*.npz")) == cached
+    (articles / "gift-cards" / "en.md").write_text(
+        (articles / "gift-cards" / "en.md").read_text().replace("questions:", "questions:\n  - Gift voucher?")
+    )
+    changed = load_or_build_index(articles, encoder, tmp_path / "cache")
+    assert "Gift voucher?" in changed.texts
+    assert len(list((tmp_path / "cache" / "kb-index").glob("*.npz"))) == 2
