@@ -12,7 +12,7 @@ from rasa_sdk.types import DomainDict
 
 from bot.business_hours import BusinessHours
 from bot.contact import normalise_contact
-from bot.escalations import Escalation, EscalationStore, connect
+from bot.escalations import Escalation, EscalationStore, connect, conversation_turns
 from bot.messages import message
 from bot.settings import Settings
 
@@ -28,34 +28,9 @@ def store() -> EscalationStore:
     return EscalationStore(_redis, SETTINGS.redis_prefix)
 
 
-def conversation_summary(tracker: Tracker) -> tuple[list[dict], list[dict]]:
-    """What the customer said with what the bot understood, and the articles it offered."""
-    turns, offered = [], []
-    for event in tracker.events:
-        if event.get("event") == "user":
-            parse = event.get("parse_data") or {}
-            intent = parse.get("intent") or {}
-            top = ((parse.get("kb") or {}).get("candidates") or [None])[0]
-            turns.append(
-                {
-                    "text": event.get("text"),
-                    "intent": intent.get("name"),
-                    "confidence": round(float(intent.get("confidence") or 0), 4),
-                    "language": (parse.get("language") or {}).get("code"),
-                    "top_article": top,
-                    "timestamp": event.get("timestamp"),
-                }
-            )
-        elif event.get("event") == "bot":
-            custom = (event.get("data") or {}).get("custom") or {}
-            if "kb_article" in custom:
-                offered.append({"article_id": custom["kb_article"], "score": custom.get("score")})
-    return turns, offered
-
-
 async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> list[dict]:
     """Record the escalation, tell the customer what happens next, and pause the bot."""
-    turns, offered = conversation_summary(tracker)
+    turns, offered = conversation_turns(tracker.events)
     hours = BusinessHours.load(SETTINGS.business_hours_file)
     now = dt.datetime.now(dt.timezone.utc)
     is_open = hours.is_open(now)
@@ -64,14 +39,14 @@ async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reas
         Escalation(
             conversation_id=tracker.sender_id,
             reason=reason,
-            status="waiting" if is_open else "offline",
+            after_hours=not is_open,
             language=language,
             channel=tracker.get_latest_input_channel() or "unknown",
             turns=turns,
             articles_offered=offered,
         )
     )
-    payload = {"handoff": {"status": escalation.status, "id": escalation.id, "reason": reason}}
+    payload = {"handoff": {"status": "waiting" if is_open else "offline", "id": escalation.id, "reason": reason}}
     events: list[dict] = [SlotSet("handoff_id", escalation.id), SlotSet("misunderstandings", 0)]
     if is_open:
         dispatcher.utter_message(text=message("handoff_waiting", language), json_message=payload)

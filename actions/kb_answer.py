@@ -50,48 +50,53 @@ class ActionKnowledgeAnswer(Action):
         return "action_kb_answer"
 
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
-        language = tracker.get_slot("language") or "en"
-        articles = library()
-        chosen = _chosen_article(tracker)
-        if chosen:
-            decision_kind, shown = "answer", [chosen]
+        return await answer_latest_message(dispatcher, tracker)
+
+
+async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Tracker) -> list[dict]:
+    """Answer the customer's latest message from the knowledge base (or offer a choice, or ask again)."""
+    language = tracker.get_slot("language") or "en"
+    articles = library()
+    chosen = _chosen_article(tracker)
+    if chosen:
+        decision_kind, shown = "answer", [chosen]
+    else:
+        candidates = (tracker.latest_message.get("kb") or {}).get("candidates", [])
+        decision = decide(candidates, Thresholds.load(SETTINGS.thresholds_file))
+        decision_kind, shown = decision.kind, decision.articles
+
+    if decision_kind == "answer":
+        candidate = shown[0]
+        article = articles.get(candidate["article_id"], language)
+        if article is None:  # the index knows an article whose files were just removed
+            decision_kind = "no_match"
         else:
-            candidates = (tracker.latest_message.get("kb") or {}).get("candidates", [])
-            decision = decide(candidates, Thresholds.load(SETTINGS.thresholds_file))
-            decision_kind, shown = decision.kind, decision.articles
-
-        if decision_kind == "answer":
-            candidate = shown[0]
-            article = articles.get(candidate["article_id"], language)
-            if article is None:  # the index knows an article whose files were just removed
-                decision_kind = "no_match"
-            else:
-                if article.language != language:
-                    dispatcher.utter_message(
-                        text=message("kb_other_language", language, article_language=LANGUAGE_NAMES[article.language])
-                    )
+            if article.language != language:
                 dispatcher.utter_message(
-                    text=answer_text(article),
-                    json_message={
-                        "kb_article": article.id,
-                        "score": round(float(candidate["score"]), 4),
-                        "language": article.language,
-                    },
+                    text=message("kb_other_language", language, article_language=LANGUAGE_NAMES[article.language])
                 )
-                return [SlotSet("misunderstandings", 0)]
+            dispatcher.utter_message(
+                text=answer_text(article),
+                json_message={
+                    "kb_article": article.id,
+                    "score": round(float(candidate["score"]), 4),
+                    "language": article.language,
+                },
+            )
+            return [SlotSet("misunderstandings", 0)]
 
-        if decision_kind == "choose":
-            buttons = []
-            for candidate in shown:
-                article = articles.get(candidate["article_id"], language)
-                if article:
-                    payload = "/ask_question" + json.dumps({"kb_article": article.id})
-                    buttons.append({"title": article.title, "payload": payload})
-            dispatcher.utter_message(text=message("kb_choose", language), buttons=buttons)
-            return []
+    if decision_kind == "choose":
+        buttons = []
+        for candidate in shown:
+            article = articles.get(candidate["article_id"], language)
+            if article:
+                payload = "/ask_question" + json.dumps({"kb_article": article.id})
+                buttons.append({"title": article.title, "payload": payload})
+        dispatcher.utter_message(text=message("kb_choose", language), buttons=buttons)
+        return []
 
-        misunderstandings = float(tracker.get_slot("misunderstandings") or 0) + 1
-        if misunderstandings >= 2:
-            return await start_handoff(dispatcher, tracker, "low_confidence")
-        dispatcher.utter_message(text=message("ask_rephrase", language))
-        return [SlotSet("misunderstandings", misunderstandings)]
+    misunderstandings = float(tracker.get_slot("misunderstandings") or 0) + 1
+    if misunderstandings >= 2:
+        return await start_handoff(dispatcher, tracker, "low_confidence")
+    dispatcher.utter_message(text=message("ask_rephrase", language))
+    return [SlotSet("misunderstandings", misunderstandings)]

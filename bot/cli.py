@@ -3,6 +3,9 @@
 up      set up what is missing and run the whole assistant
 test    set up what the tests need and run them (extra arguments go to pytest)
 setup   only set up (model, index, training), then exit
+create-agent USERNAME [--admin] [--name "Display Name"]
+        create an agent account for the console (asks for the password;
+        --password-stdin reads it from standard input)
 """
 
 from __future__ import annotations
@@ -54,8 +57,8 @@ def up(settings: Settings) -> int:
         stack.start()
         log(f"web chat: open http://{s.host}:{s.agent_service_port}/")
         log(
-            f"agent API: http://{s.host}:{s.agent_service_port}/api/conversations "
-            f"(token in {s.state_dir / 'secrets.json'}, AGENT_API_TOKEN)"
+            f"agent console: http://{s.host}:{s.agent_service_port}/console "
+            "(first admin: bot/assistant create-agent NAME --admin)"
         )
         log(f"REST channel: POST http://{s.host}:{s.rasa_port}/webhooks/rest/webhook")
         log(f"logs: {stack.log_dir}; Ctrl-C stops everything")
@@ -108,17 +111,58 @@ def test(settings: Settings, pytest_args: list[str]) -> int:
     return subprocess.run([sys.executable, "-m", "pytest", *pytest_args], cwd=settings.project_dir).returncode
 
 
+def create_agent(settings: Settings, argv: list[str]) -> int:
+    import asyncio
+    import getpass
+
+    from bot.escalations import connect
+    from handoff.accounts import AccountError, Accounts
+
+    parser = argparse.ArgumentParser(prog="bot/assistant create-agent")
+    parser.add_argument("username")
+    parser.add_argument("--admin", action="store_true", help="may reassign conversations and manage agents")
+    parser.add_argument("--name", default="", help="the name customers see (default: the username)")
+    parser.add_argument("--password-stdin", action="store_true", help="read the password from standard input")
+    args = parser.parse_args(argv)
+    if args.password_stdin:
+        password = sys.stdin.readline().rstrip("\n")
+    else:
+        password = getpass.getpass("password: ")
+        if getpass.getpass("again: ") != password:
+            log("error: the passwords differ")
+            return 1
+    ensure_redis(settings)
+
+    async def create() -> str:
+        redis = connect(settings.redis_url)
+        try:
+            accounts = Accounts(redis, settings.redis_prefix, int(settings.agent_session_hours * 3600))
+            account = await accounts.create(args.username, password, "admin" if args.admin else "agent", args.name)
+            return f"{account.role} {account.username!r} created; log in at /console"
+        finally:
+            await redis.close()
+
+    try:
+        log(asyncio.run(create()))
+    except AccountError as exc:
+        log(f"error: {exc}")
+        return 1
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bot/assistant", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("up", "test", "setup"))
+    parser.add_argument("command", choices=("up", "test", "setup", "create-agent"))
     args, rest = parser.parse_known_args(argv)
     settings = Settings.from_env()
     if args.command == "up":
         return up(settings)
     if args.command == "test":
         return test(settings, rest)
+    if args.command == "create-agent":
+        return create_agent(settings, rest)
     setup(settings)
     return 0
 

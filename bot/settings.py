@@ -39,7 +39,7 @@ class Settings:
     rasa_url: str = "http://127.0.0.1:5005"
     public_rasa_url: str = ""  # where browsers reach Rasa's socket.io; empty: same host, rasa_port
     rasa_token: str = ""
-    agent_api_token: str = ""
+    agent_session_hours: float = 8.0  # an agent's login lasts this long
     webchat_session_secret: str = ""
 
     @property
@@ -75,6 +75,6 @@ class Settings:
             rasa_url=get("RASA_URL", f"http://{host}:{rasa_port}"),
             public_rasa_url=env.get("PUBLIC_RASA_URL", ""),
             rasa_token=env.get("RASA_TOKEN", ""),
-            agent_api_token=env.get("AGENT_API_TOKEN", ""),
+            agent_session_hours=float(get("AGENT_SESSION_HOURS", defaults.agent_session_hours)),
             webchat_session_secret=env.get("WEBCHAT_SESSION_SECRET", ""),
         )

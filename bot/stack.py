@@ -24,7 +24,7 @@ from urllib.parse import urlparse
 from bot.settings import PROJECT_DIR, Settings
 
 TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu_data", "bot/components", "bot/language.py", "pyproject.toml")
-SECRETS = ("RASA_TOKEN", "AGENT_API_TOKEN", "WEBCHAT_SESSION_SECRET")
+SECRETS = ("RASA_TOKEN", "WEBCHAT_SESSION_SECRET")
 
 
 def log(message: str) -> None:
@@ -46,7 +46,6 @@ def with_secrets(settings: Settings) -> Settings:
     return replace(
         settings,
         rasa_token=settings.rasa_token or stored["RASA_TOKEN"],
-        agent_api_token=settings.agent_api_token or stored["AGENT_API_TOKEN"],
         webchat_session_secret=settings.webchat_session_secret or stored["WEBCHAT_SESSION_SECRET"],
     )
 
@@ -204,7 +203,7 @@ def process_env(settings: Settings) -> dict[str, str]:
             "RASA_URL": settings.rasa_url,
             "PUBLIC_RASA_URL": settings.public_rasa_url,
             "RASA_TOKEN": settings.rasa_token,
-            "AGENT_API_TOKEN": settings.agent_api_token,
+            "AGENT_SESSION_HOURS": str(settings.agent_session_hours),
             "WEBCHAT_SESSION_SECRET": settings.webchat_session_secret,
             "TF_CPP_MIN_LOG_LEVEL": "2",
             "TOKENIZERS_PARALLELISM": "false",

@@ -1,123 +1,116 @@
-"""The agent service: agent API, web chat page. `create_app(settings)` builds it."""
+"""The agent service: agent console and API, web chat page. `create_app(settings)` builds it."""
 
 from __future__ import annotations
 
-import hmac
+import asyncio
+import contextlib
 import logging
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator
 from pathlib import Path
 
 import aiohttp
-from aiohttp import web
+from aiohttp import WSMsgType, web
 
-from bot.escalations import EscalationStore, connect
-from bot.messages import message
+from bot.escalations import EscalationStore, TransitionError, connect
+from bot.kb.articles import ArticleLibrary, load_articles
+from bot.session_tokens import valid_session
 from bot.settings import Settings
+from handoff import api, auth
+from handoff.accounts import Accounts
+from handoff.context import ACCOUNTS, ARTICLES, HUB, RASA, SETTINGS, STORE, current_agent, error
+from handoff.live import LiveHub
 from handoff.rasa_client import RasaClient, RasaError
-from handoff.transcript import transcript
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
-MAX_REPLY_CHARS = 4000
-
-SETTINGS = web.AppKey("settings", Settings)
-STORE = web.AppKey("store", EscalationStore)
-RASA = web.AppKey("rasa", RasaClient)
-
-Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
-
-
-def _error(status: int, message: str) -> web.Response:
-    return web.json_response({"error": message}, status=status)
+OPENAPI = Path(__file__).with_name("openapi.json")
+Handler = auth.Handler
 
 
 @web.middleware
-async def require_agent_token(request: web.Request, handler: Handler) -> web.StreamResponse:
-    if request.path.startswith("/api/"):
-        expected = request.app[SETTINGS].agent_api_token
-        given = request.headers.get("Authorization", "").removeprefix("Bearer ").strip()
-        if not expected or not hmac.compare_digest(given.encode(), expected.encode()):
-            return _error(401, "missing or wrong agent token (Authorization: Bearer <AGENT_API_TOKEN>)")
-    return await handler(request)
-
-
-async def _json_body(request: web.Request) -> dict:
+async def translate_errors(request: web.Request, handler: Handler) -> web.StreamResponse:
     try:
-        body = await request.json()
-    except ValueError:
-        raise web.HTTPBadRequest(text='{"error": "body must be JSON"}', content_type="application/json") from None
-    if not isinstance(body, dict):
-        raise web.HTTPBadRequest(text='{"error": "body must be a JSON object"}', content_type="application/json")
-    return body
+        return await handler(request)
+    except TransitionError as exc:
+        return error(exc.status, str(exc))
+    except RasaError as exc:
+        logger.warning("rasa request failed: %s", exc)
+        return error(502, "the bot server did not accept the request; try again")
+    except (aiohttp.ClientError, asyncio.TimeoutError):
+        return error(503, "the bot server is not reachable; try again")
 
 
-async def list_conversations(request: web.Request) -> web.Response:
-    """Waiting conversations, longest waiting first, each with its transcript."""
-    items = []
-    for escalation in await request.app[STORE].waiting():
-        tracker = await request.app[RASA].tracker(escalation.conversation_id)
-        items.append({"escalation": escalation.__dict__, "transcript": transcript(tracker)})
-    return web.json_response({"conversations": items})
+async def agents_socket(request: web.Request) -> web.WebSocketResponse:
+    """Live updates for a logged-in console (queue changes, messages, typing, notes)."""
+    ws = web.WebSocketResponse(heartbeat=25)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    hub.agents.add(ws)
+    await ws.send_json({"type": "hello", "agent": current_agent(request).public()})
+    try:
+        async for _ in ws:  # the console talks over HTTP; this socket only listens
+            pass
+    finally:
+        hub.agents.discard(ws)
+    return ws
 
 
-async def get_conversation(request: web.Request) -> web.Response:
-    conversation_id = request.match_info["conversation_id"]
-    escalation = await request.app[STORE].current_for(conversation_id)
-    tracker = await request.app[RASA].tracker(conversation_id)
-    if escalation is None and not tracker.get("events"):
-        return _error(404, f"no conversation {conversation_id!r}")
-    return web.json_response(
-        {
-            "escalation": escalation.__dict__ if escalation else None,
-            "paused": bool(tracker.get("paused")),
-            "transcript": transcript(tracker),
-        }
-    )
+async def customer_socket(request: web.Request) -> web.WebSocketResponse:
+    """The web chat page's side channel for typing indicators; needs the signed session."""
+    session_id, token = request.query.get("session_id"), request.query.get("token")
+    if not valid_session(request.app[SETTINGS].webchat_session_secret, session_id, token):
+        raise web.HTTPForbidden(text="invalid web chat session")
+    ws = web.WebSocketResponse(heartbeat=25)
+    await ws.prepare(request)
+    hub = request.app[HUB]
+    hub.customers[session_id].add(ws)
+    try:
+        async for msg in ws:
+            typing = msg.type == WSMsgType.TEXT and msg.data == '{"type":"typing"}'
+            if typing and session_id in hub.open_conversations:
+                await hub.publish_typing(session_id, "customer")
+    finally:
+        hub.customers[session_id].discard(ws)
+        if not hub.customers[session_id]:
+            del hub.customers[session_id]
+    return ws
 
 
-async def reply(request: web.Request) -> web.Response:
-    """An agent's message, delivered on the channel the customer last used."""
-    conversation_id = request.match_info["conversation_id"]
-    body = await _json_body(request)
-    text, agent = body.get("text"), body.get("agent") or "Agent"
-    if not isinstance(text, str) or not text.strip():
-        return _error(400, "'text' must be a non-empty string")
-    if len(text) > MAX_REPLY_CHARS:
-        return _error(413, f"'text' is longer than {MAX_REPLY_CHARS} characters")
-    if await request.app[STORE].current_for(conversation_id) is None:
-        return _error(409, "this conversation is not handed to agents; nothing was sent")
-    event = {
-        "event": "bot",
-        "text": text.strip(),
-        "metadata": {"agent": str(agent)},
-        "data": {"custom": {"agent": {"name": str(agent)}}},
-    }
-    await request.app[RASA].append_events(conversation_id, [event], deliver=True)
-    return web.json_response({"status": "sent"}, status=201)
+async def webchat_history(request: web.Request) -> web.Response:
+    """The customer's own conversation, so a reopened page shows replies sent while it was closed."""
+    session_id, token = request.query.get("session_id"), request.query.get("token")
+    if not valid_session(request.app[SETTINGS].webchat_session_secret, session_id, token):
+        return error(403, "invalid web chat session")
+    tracker = await request.app[RASA].tracker(str(session_id))
+    return web.json_response({"messages": customer_view(tracker.get("events", []))})
 
 
-async def hand_back(request: web.Request) -> web.Response:
-    """Return the conversation to the bot, which answers the customer's next message."""
-    conversation_id = request.match_info["conversation_id"]
-    store = request.app[STORE]
-    escalation = await store.current_for(conversation_id)
-    if escalation is None:
-        return _error(409, "this conversation is not handed to agents")
-    await request.app[RASA].append_events(
-        conversation_id,
-        [
-            {"event": "resume"},
-            {"event": "slot", "name": "handoff_id", "value": None},
-            {"event": "slot", "name": "misunderstandings", "value": 0},
-            {"event": "bot", "text": message("back_to_bot", escalation.language)},
-            # The bot listens again: without this the policies see messages that arrived
-            # while paused as one turn after action_handoff and repeat it.
-            {"event": "action", "name": "action_listen"},
-        ],
-        deliver=True,
-    )
-    await store.close(escalation.id, "returned_to_bot")
-    return web.json_response({"status": "returned_to_bot", "escalation": escalation.id})
+def customer_view(events: list[dict]) -> list[dict]:
+    """The messages as the customer saw them: a clicked button shows as its title."""
+    messages: list[dict] = []
+    buttons: list[dict] = []
+    for event in events:
+        text = event.get("text")
+        if event.get("event") == "user" and text:
+            if text.startswith("/"):
+                text = next((b.get("title") for b in buttons if b.get("payload") == text), None)
+            if text:
+                messages.append({"from": "customer", "text": text})
+        elif event.get("event") == "bot" and text:
+            data = event.get("data") or {}
+            custom = data.get("custom") or {}
+            buttons = data.get("buttons") or []
+            agent = (event.get("metadata") or {}).get("agent")
+            messages.append(
+                {
+                    "from": "agent" if agent else "bot",
+                    "agent": agent,
+                    "text": text,
+                    "buttons": [{"title": b.get("title"), "payload": b.get("payload")} for b in buttons],
+                    "kb_article": custom.get("kb_article"),
+                }
+            )
+    return messages[-200:]
 
 
 async def webchat_config(request: web.Request) -> web.Response:
@@ -125,60 +118,90 @@ async def webchat_config(request: web.Request) -> web.Response:
     return web.json_response({"rasa_port": settings.rasa_port, "rasa_url": settings.public_rasa_url})
 
 
-async def index(_: web.Request) -> web.FileResponse:
-    return web.FileResponse(STATIC_DIR / "index.html")
+async def openapi(_: web.Request) -> web.FileResponse:
+    return web.FileResponse(OPENAPI)
+
+
+def page(name: str) -> Handler:
+    async def handler(_: web.Request) -> web.FileResponse:
+        return web.FileResponse(STATIC_DIR / name, headers={"Cache-Control": "no-cache"})
+
+    return handler
 
 
 async def health(_: web.Request) -> web.Response:
     return web.json_response({"status": "ok"})
 
 
-async def rasa_failed(request: web.Request, handler: Handler) -> web.StreamResponse:
-    try:
-        return await handler(request)
-    except RasaError as exc:
-        logger.warning("rasa request failed: %s", exc)
-        return _error(502, "the bot server did not accept the request; try again")
-    except aiohttp.ClientError:
-        return _error(503, "the bot server is not reachable; try again")
+def routes() -> list[web.RouteDef]:
+    """The whole HTTP surface of the agent service (described in openapi.json)."""
+    return [
+        web.get("/", page("index.html")),
+        web.get("/console", page("console.html")),
+        web.get("/health", health),
+        web.get("/webchat/config", webchat_config),
+        web.get("/webchat/history", webchat_history),
+        web.get("/webchat/ws", customer_socket),
+        web.static("/static", STATIC_DIR),
+        web.get("/api/openapi.json", openapi),
+        web.post("/api/login", auth.login),
+        web.post("/api/logout", auth.logout),
+        web.get("/api/me", auth.me),
+        web.get("/api/agents", auth.admin_only(auth.list_agents)),
+        web.post("/api/agents", auth.admin_only(auth.create_agent)),
+        web.get("/api/ws", agents_socket),
+        web.get("/api/conversations", api.queue),
+        web.get("/api/conversations/{conversation_id}", api.conversation),
+        web.post("/api/conversations/{conversation_id}/claim", api.claim),
+        web.post("/api/conversations/{conversation_id}/messages", api.reply),
+        web.post("/api/conversations/{conversation_id}/notes", api.add_note),
+        web.post("/api/conversations/{conversation_id}/typing", api.typing),
+        web.post("/api/conversations/{conversation_id}/handback", api.hand_back),
+        web.post("/api/conversations/{conversation_id}/resolve", api.resolve),
+        web.get("/api/articles", api.articles),
+        web.get("/api/canned-replies", api.canned_replies),
+    ]
 
 
 def create_app(settings: Settings) -> web.Application:
-    if not settings.agent_api_token:
-        raise ValueError("AGENT_API_TOKEN is not set; agents authenticate with it")
-    app = web.Application(middlewares=[web.middleware(rasa_failed), require_agent_token], client_max_size=64 * 1024)
+    if not settings.webchat_session_secret:
+        raise ValueError("WEBCHAT_SESSION_SECRET is not set; the launcher generates it (bot/assistant up)")
+    app = web.Application(middlewares=[translate_errors, auth.require_login], client_max_size=64 * 1024)
     app[SETTINGS] = settings
 
-    async def resources(app: web.Application):  # noqa: ANN202 - aiohttp cleanup context
+    async def resources(app: web.Application) -> AsyncIterator[None]:
         redis = connect(settings.redis_url)
         session = aiohttp.ClientSession()
-        app[STORE] = EscalationStore(redis, settings.redis_prefix)
+        store = EscalationStore(redis, settings.redis_prefix)
+        app[STORE] = store
         app[RASA] = RasaClient(session, settings.rasa_url, settings.rasa_token)
+        app[ACCOUNTS] = Accounts(redis, settings.redis_prefix, int(settings.agent_session_hours * 3600))
+        app[ARTICLES] = ArticleLibrary(load_articles(settings.articles_dir))
+        app[HUB] = LiveHub(redis, store)
+        reader = asyncio.create_task(app[HUB].run())
         yield
+        reader.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await reader
+        for ws in [*app[HUB].agents, *(w for group in app[HUB].customers.values() for w in group)]:
+            await ws.close()
         await session.close()
-        await redis.aclose() if hasattr(redis, "aclose") else await redis.close()
+        await redis.close()
 
     app.cleanup_ctx.append(resources)
-    app.add_routes(
-        [
-            web.get("/", index),
-            web.get("/health", health),
-            web.get("/webchat/config", webchat_config),
-            web.static("/static", STATIC_DIR),
-            web.get("/api/conversations", list_conversations),
-            web.get("/api/conversations/{conversation_id}", get_conversation),
-            web.post("/api/conversations/{conversation_id}/messages", reply),
-            web.post("/api/conversations/{conversation_id}/handback", hand_back),
-        ]
-    )
+    app.add_routes(routes())
     return app
 
 
 def main() -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
+    # The access log records the path only: no query strings (web chat tokens), no bodies.
     web.run_app(
-        create_app(settings), host=settings.host, port=settings.agent_service_port, access_log_format="%r %s %b %Tf"
+        create_app(settings),
+        host=settings.host,
+        port=settings.agent_service_port,
+        access_log_format='"%m %U" %s %b %Tf',
     )
 
 

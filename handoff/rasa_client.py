@@ -42,3 +42,12 @@ class RasaClient:
         return await self._request(
             "POST", self._conversation(conversation_id) + "/tracker/events", params=params, json=events
         )
+
+    async def execute(self, conversation_id: str, action: str) -> dict[str, Any]:
+        """Run an action under the conversation's lock; its messages go out on the customer's channel."""
+        return await self._request(
+            "POST",
+            self._conversation(conversation_id) + "/execute",
+            params={"output_channel": "latest"},
+            json={"name": action},
+        )

@@ -2,14 +2,16 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-import requests
 from playwright.sync_api import Browser, Page, expect, sync_playwright
 
 from bot.stack import Stack
+from tests.agent_client import PASSWORD, ensure_account
 
 pytestmark = pytest.mark.browser
 CHROMIUM = "/usr/bin/chromium"
@@ -70,18 +72,54 @@ def test_web_chat_answers_keeps_the_session_and_shows_buttons(page: Page) -> Non
     expect(page.locator(".msg--bot").last).to_contain_text("Dobrze", timeout=30_000)
 
 
-def test_agent_reply_appears_in_the_page(page: Page, stack: Stack) -> None:
-    send(page, "chcę rozmawiać z konsultantem")
-    expect(page.locator(".msg--bot").last).to_contain_text("konsultant", timeout=30_000)
-    session = page.evaluate("document.body.dataset.session")
+def test_agent_takes_over_in_the_console_and_hands_back(page: Page, browser: Browser, stack: Stack) -> None:
     s = stack.settings
-    response = requests.post(
-        f"http://{s.host}:{s.agent_service_port}/api/conversations/{session}/messages",
-        json={"text": "Dzień dobry, w czym mogę pomóc?", "agent": "Anna"},
-        headers={"Authorization": f"Bearer {s.agent_api_token}"},
-        timeout=10,
-    )
-    assert response.status_code == 201
-    agent = page.locator(".msg--agent")
-    expect(agent).to_contain_text("Dzień dobry, w czym mogę pomóc?", timeout=10_000)
-    expect(agent.locator(".msg__who")).to_have_text("Anna")
+    # Playwright's sync API runs an event loop in this thread: create the account in another one.
+    with ThreadPoolExecutor(1) as pool:
+        pool.submit(asyncio.run, ensure_account(s, "ewa", "agent", "Ewa")).result()
+    console_context = browser.new_context(viewport={"width": 1280, "height": 860})
+    console = console_context.new_page()
+    try:
+        console.goto(f"http://{s.host}:{s.agent_service_port}/console")
+        console.fill("#login-username", "ewa")
+        console.fill("#login-password", PASSWORD)
+        console.click("#login-form button[type=submit]")
+        expect(console.locator("#live")).to_have_text("live", timeout=10_000)
+
+        before = page.locator(".msg--bot").count()
+        send(page, "Zamówiłam buty tydzień temu i nadal nie ma paczki")
+        expect(page.locator(".msg--bot")).to_have_count(before + 1, timeout=30_000)
+        send(page, "chcę rozmawiać z konsultantem")
+        expect(page.locator(".msg--bot").last).to_contain_text("konsultant", timeout=30_000)
+        session = page.evaluate("document.body.dataset.session")
+
+        item = console.locator(f'.queue__item[data-conversation="{session}"]')
+        expect(item).to_be_visible(timeout=5_000)  # pushed over the websocket, no reload
+        expect(item).to_contain_text("customer request")
+        expect(item).to_contain_text("pl")
+        item.click()
+        expect(console.locator("#c-reason")).to_have_text("the customer asked for a person")
+        expect(console.locator("#transcript")).to_contain_text("nadal nie ma paczki")
+        expect(console.locator("#transcript")).to_contain_text("understood: request_human")
+        console.click("#claim")
+        expect(console.locator("#c-meta")).to_contain_text("owner: ewa", timeout=5_000)
+
+        console.fill("#reply", "Dzień dobry, tu Ewa. Już sprawdzam Pani paczkę.")
+        page.fill("#input", "dzięki")  # the customer types: the console shows it
+        expect(console.locator("#typing")).to_be_visible(timeout=5_000)
+        page.fill("#input", "")
+        console.click("#send")
+        agent = page.locator(".msg--agent")
+        expect(agent).to_contain_text("Już sprawdzam Pani paczkę", timeout=10_000)
+        expect(agent.locator(".msg__who")).to_have_text("Ewa")
+        DOCS.mkdir(exist_ok=True)
+        console.screenshot(path=str(DOCS / "console.png"))
+        page.screenshot(path=str(DOCS / "webchat-agent.png"))
+
+        console.click("#handback")
+        expect(page.locator(".msg--bot").last).to_contain_text("Znowu rozmawiasz z asystentem", timeout=10_000)
+        expect(item).to_have_count(0, timeout=5_000)
+        send(page, "Jak mogę zwrócić produkt?")
+        expect(page.locator('.msg--bot[data-kb-article="returns-how-to"]').last).to_be_visible(timeout=30_000)
+    finally:
+        console_context.close()

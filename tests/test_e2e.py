@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
 from typing import Any
 
 import aiohttp
 import pytest
-import socketio
 
 from bot.stack import Stack
+from tests.agent_client import AgentClient, ensure_account
 from tests.conftest import ALWAYS_CLOSED
 
 pytestmark = pytest.mark.e2e
@@ -21,11 +20,6 @@ async def say(http: aiohttp.ClientSession, stack: Stack, sender: str, text: str)
     async with http.post(url, json={"sender": sender, "message": text}) as response:
         assert response.status == 200
         return await response.json()
-
-
-def agent_api(stack: Stack, path: str) -> tuple[str, dict[str, str]]:
-    s = stack.settings
-    return (f"http://{s.host}:{s.agent_service_port}/api{path}", {"Authorization": f"Bearer {s.agent_api_token}"})
 
 
 async def tracker(http: aiohttp.ClientSession, stack: Stack, sender: str) -> dict[str, Any]:
@@ -79,76 +73,6 @@ async def test_small_talk_and_out_of_scope_in_the_customer_language(stack: Stack
     assert declined[0]["text"].startswith("Dobrze")
 
 
-async def test_customer_asks_for_a_human_agent_replies_and_hands_back(
-    stack: Stack, http: aiohttp.ClientSession
-) -> None:
-    received: asyncio.Queue[dict] = asyncio.Queue()
-    client = socketio.AsyncClient()
-    client.on("bot_uttered", received.put)
-    confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
-    client.on("session_confirm", lambda data: confirmed.set_result(data))
-    # python-engineio's websocket client needs aiohttp >= 3.10; Rasa pins 3.9. Browsers use websocket (test_browser).
-    await client.connect(stack.settings.rasa_url, socketio_path="/socket.io", transports=["polling"])
-    try:
-        await client.emit("session_request", {})
-        session = await asyncio.wait_for(confirmed, 10)
-        conversation = session["session_id"]
-
-        await client.emit("user_uttered", {"message": "Gdzie jest moja paczka?"})
-        first = await asyncio.wait_for(received.get(), 30)
-        assert first["custom"]["kb_article"] == "order-status-tracking"
-
-        await client.emit("user_uttered", {"message": "chcę rozmawiać z konsultantem"})
-        handoff = await asyncio.wait_for(received.get(), 30)
-        assert handoff["custom"]["handoff"]["status"] == "waiting"
-        assert "konsultant" in handoff["text"].lower()
-
-        # While paused, the customer's messages go to the agent, not the bot.
-        await client.emit("user_uttered", {"message": "halo, jest tam ktoś?"})
-        with pytest.raises(asyncio.TimeoutError):
-            await asyncio.wait_for(received.get(), 3)
-
-        url, headers = agent_api(stack, "/conversations")
-        async with http.get(url, headers=headers) as response:
-            assert response.status == 200
-            waiting = (await response.json())["conversations"]
-        mine = next(c for c in waiting if c["escalation"]["conversation_id"] == conversation)
-        escalation = mine["escalation"]
-        assert escalation["reason"] == "customer_request"
-        assert escalation["language"] == "pl" and escalation["channel"] == "webchat"
-        assert escalation["id"] == handoff["custom"]["handoff"]["id"]
-        assert [t["intent"] for t in escalation["turns"]] == ["ask_question", "request_human"]
-        assert escalation["articles_offered"][0]["article_id"] == "order-status-tracking"
-        customer_lines = [line["text"] for line in mine["transcript"] if line["from"] == "customer"]
-        assert customer_lines == ["Gdzie jest moja paczka?", "chcę rozmawiać z konsultantem", "halo, jest tam ktoś?"]
-
-        url, headers = agent_api(stack, f"/conversations/{conversation}/messages")
-        async with http.post(
-            url, headers=headers, json={"text": "Dzień dobry, tu Anna. Sprawdzam paczkę.", "agent": "Anna"}
-        ) as response:
-            assert response.status == 201
-        reply = await asyncio.wait_for(received.get(), 10)
-        assert reply["text"] == "Dzień dobry, tu Anna. Sprawdzam paczkę."
-        assert reply["custom"]["agent"]["name"] == "Anna"
-
-        url, headers = agent_api(stack, f"/conversations/{conversation}/handback")
-        async with http.post(url, headers=headers) as response:
-            assert response.status == 200
-        back = await asyncio.wait_for(received.get(), 10)
-        assert back["text"].startswith("Znowu rozmawiasz z asystentem")
-
-        await client.emit("user_uttered", {"message": "Jak mogę zwrócić produkt?"})
-        answer = await asyncio.wait_for(received.get(), 30)
-        assert answer.get("custom", {}).get("kb_article") == "returns-how-to", answer
-
-        url, headers = agent_api(stack, "/conversations")
-        async with http.get(url, headers=headers) as response:
-            ids = [c["escalation"]["conversation_id"] for c in (await response.json())["conversations"]]
-        assert conversation not in ids
-    finally:
-        await client.disconnect()
-
-
 async def test_outside_business_hours_the_bot_collects_a_contact(
     stack: Stack, http: aiohttp.ClientSession, business_hours
 ) -> None:
@@ -164,30 +88,21 @@ async def test_outside_business_hours_the_bot_collects_a_contact(
     done = await say(http, stack, sender, "Anna.Nowak@Example.com")
     assert "we have your details" in done[0]["text"]
 
-    url, headers = agent_api(stack, f"/conversations/{sender}")
-    async with http.get(url, headers=headers) as response:
-        details = await response.json()
+    await ensure_account(stack.settings, "anna", "agent", "Anna")
+    agent = await AgentClient(http, stack.settings).login("anna")
+    status, details = await agent.get(f"/api/conversations/{sender}")
     assert details["paused"] is True
-    assert details["escalation"]["status"] == "offline"
+    assert details["escalation"]["status"] == "waiting" and details["escalation"]["after_hours"] is True
     assert details["escalation"]["contact"] == "anna.nowak@example.com"
-
-
-async def test_agent_api_needs_the_token(stack: Stack, http: aiohttp.ClientSession) -> None:
-    url, _ = agent_api(stack, "/conversations")
-    async with http.get(url) as response:
-        assert response.status == 401
-    async with http.get(url, headers={"Authorization": "Bearer wrong"}) as response:
-        assert response.status == 401
 
 
 async def test_agent_cannot_write_to_a_conversation_the_bot_owns(stack: Stack, http: aiohttp.ClientSession) -> None:
     sender = new_sender()
     await say(http, stack, sender, "hello")
-    url, headers = agent_api(stack, f"/conversations/{sender}/messages")
-    async with http.post(url, headers=headers, json={"text": "hi"}) as response:
-        assert response.status == 409
-    async with http.post(url, headers=headers, data="not json") as response:
-        assert response.status == 400
+    await ensure_account(stack.settings, "anna", "agent", "Anna")
+    agent = await AgentClient(http, stack.settings).login("anna")
+    assert (await agent.post(f"/api/conversations/{sender}/messages", {"text": "hi"}))[0] == 409
+    assert (await agent.post(f"/api/conversations/{sender}/claim"))[0] == 409
 
 
 async def test_rest_channel_rejects_malformed_requests(stack: Stack, http: aiohttp.ClientSession) -> None:

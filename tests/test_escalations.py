@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+import asyncio
 import secrets
 
 import pytest
 
-from bot.escalations import Escalation, EscalationStore, connect
+from bot.escalations import Escalation, EscalationStore, TransitionError, connect
 from bot.settings import Settings
 
 
@@ -25,7 +26,6 @@ def escalation(conversation_id: str, created_at: float) -> Escalation:
     return Escalation(
         conversation_id=conversation_id,
         reason="customer_request",
-        status="waiting",
         language="pl",
         channel="webchat",
         turns=[{"text": "konsultant", "intent": "request_human"}],
@@ -54,3 +54,43 @@ async def test_contact_is_recorded(store: EscalationStore) -> None:
     opened = await store.open(escalation("c2", 100.0))
     await store.set_contact(opened.id, "+48600100200")
     assert (await store.get(opened.id)).contact == "+48600100200"
+
+
+async def test_one_open_escalation_per_conversation(store: EscalationStore) -> None:
+    first = await store.open(escalation("c3", 100.0))
+    again = await store.open(escalation("c3", 200.0))
+    assert again.id == first.id and len(await store.queue()) == 1
+
+
+async def test_claim_gives_one_owner_and_only_admins_reassign(store: EscalationStore) -> None:
+    opened = await store.open(escalation("c4", 100.0))
+    assert (await store.claim(opened.id, "anna")).owner == "anna"
+    with pytest.raises(TransitionError, match="already claimed by anna"):
+        await store.claim(opened.id, "bartek")
+    assert (await store.claim(opened.id, "bartek", reassign=True)).owner == "bartek"
+    with pytest.raises(TransitionError) as refused:
+        await store.close(opened.id, "resolved", "anna", admin=False)
+    assert refused.value.status == 403
+    closed = await store.close(opened.id, "resolved", "bartek", admin=False)
+    assert closed.status == "resolved" and closed.closed_by == "bartek"
+    with pytest.raises(TransitionError, match="is resolved"):
+        await store.claim(opened.id, "anna")
+
+
+async def test_concurrent_claims_have_exactly_one_winner(store: EscalationStore) -> None:
+    opened = await store.open(escalation("c5", 100.0))
+    agents = [f"agent{i}" for i in range(8)]
+    results = await asyncio.gather(*(store.claim(opened.id, a) for a in agents), return_exceptions=True)
+    winners = [r for r in results if not isinstance(r, Exception)]
+    assert len(winners) == 1
+    assert all(isinstance(r, TransitionError) for r in results if isinstance(r, Exception))
+    assert (await store.get(opened.id)).owner == winners[0].owner
+
+
+async def test_every_change_is_announced_on_the_event_stream(store: EscalationStore) -> None:
+    opened = await store.open(escalation("c6", 100.0))
+    await store.claim(opened.id, "anna")
+    await store.add_note(opened.id, "anna", "called the courier")
+    await store.close(opened.id, "returned_to_bot", "anna")
+    records = await store.redis.xrange(store.stream)
+    assert [r.get("change") or r["kind"] for _, r in records] == ["opened", "assigned", "note", "returned_to_bot"]

@@ -15,6 +15,7 @@ from sanic import Blueprint, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
 
+from bot.channels.fail_open import handle_message
 from bot.channels.messages import MAX_TEXT_CHARS, JsonCollectingOutput
 
 logger = logging.getLogger(__name__)
@@ -51,7 +52,8 @@ class RestChannel(InputChannel):
             if metadata is not None and not isinstance(metadata, dict):
                 return response.json({"error": "'metadata' must be an object"}, status=400)
             collector = JsonCollectingOutput()
-            await on_new_message(UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata))
+            message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+            await handle_message(on_new_message, message)
             return response.json(collector.messages)
 
         return webhook

@@ -12,8 +12,6 @@ Compared with Rasa's SocketIOInput:
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import logging
 import secrets
 from collections.abc import Awaitable, Callable
@@ -25,20 +23,12 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 from socketio import AsyncServer
 
+from bot.channels.fail_open import handle_message
 from bot.channels.messages import MAX_TEXT_CHARS, chat_message
+from bot.session_tokens import sign_session, valid_session
 
 logger = logging.getLogger(__name__)
 USER_EVENT, BOT_EVENT = "user_uttered", "bot_uttered"
-
-
-def sign_session(secret: str, session_id: str) -> str:
-    return hmac.new(secret.encode(), session_id.encode(), hashlib.sha256).hexdigest()
-
-
-def valid_session(secret: str, session_id: object, token: object) -> bool:
-    if not isinstance(session_id, str) or not isinstance(token, str) or not 8 <= len(session_id) <= 64:
-        return False
-    return hmac.compare_digest(sign_session(secret, session_id), token)
 
 
 class WebChatOutput(OutputChannel):
@@ -117,7 +107,7 @@ class WebChatInput(InputChannel):
             await sio.emit("session_confirm", {"session_id": session_id, "token": token}, room=sid)
 
         @sio.on(USER_EVENT)
-        async def handle_message(sid: str, data: Any) -> None:
+        async def user_uttered(sid: str, data: Any) -> None:
             session = await sio.get_session(sid)
             session_id = session.get("session_id")
             text = data.get("message") if isinstance(data, dict) else None
@@ -128,14 +118,15 @@ class WebChatInput(InputChannel):
                 await sio.emit("error_message", {"error": f"message longer than {MAX_TEXT_CHARS} chars"}, room=sid)
                 return
             metadata = data.get("metadata")
-            await on_new_message(
+            await handle_message(
+                on_new_message,
                 UserMessage(
                     text,
                     WebChatOutput(sio),
                     session_id,
                     input_channel=self.name(),
                     metadata=metadata if isinstance(metadata, dict) else None,
-                )
+                ),
             )
 
         return webhook

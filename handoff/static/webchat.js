@@ -11,6 +11,7 @@
   const input = document.getElementById("input");
   const send = document.getElementById("send");
   const status = document.getElementById("status");
+  const typing = document.getElementById("typing");
   const language = (navigator.language || "en").slice(0, 2).toLowerCase();
   let socket = null;
 
@@ -76,6 +77,7 @@
   function say(payload, shown) {
     if (!state.session_id) return;
     add({ from: "customer", text: shown || payload });
+    lastTyping = 0; // the next keystroke starts a new "typing" notice
     socket.emit("user_uttered", { message: payload, metadata: { language: language } });
   }
 
@@ -96,6 +98,8 @@
       state.session_id = session.session_id;
       state.token = session.token;
       persist();
+      loadHistory();
+      openSideChannel();
       status.textContent = "online";
       document.body.dataset.session = session.session_id;
       input.disabled = send.disabled = false;
@@ -106,6 +110,7 @@
       input.disabled = send.disabled = true;
     });
     socket.on("bot_uttered", (message) => {
+      typing.hidden = true;
       const custom = message.custom || {};
       const agent = custom.agent;
       add({
@@ -117,6 +122,48 @@
         handoff: custom.handoff && custom.handoff.status,
       });
     });
+  });
+
+  // The server's record is the truth: replies sent while the page was closed appear on return.
+  function loadHistory() {
+    const query = new URLSearchParams({ session_id: state.session_id, token: state.token });
+    fetch("/webchat/history?" + query)
+      .then((r) => (r.ok ? r.json() : Promise.reject(r.status)))
+      .then((data) => {
+        if (!data.messages.length) return;
+        state.history = data.messages.map((m, i) => (i === data.messages.length - 1 ? m : { ...m, buttons: [] }));
+        persist();
+        list.innerHTML = "";
+        state.history.forEach(render);
+      })
+      .catch(() => {}); // offline history stays as it was
+  }
+
+  // Typing indicators both ways, through the agent service (only while a person has the chat).
+  let side = null;
+  let lastTyping = 0;
+  let typingTimer = null;
+  function openSideChannel() {
+    if (side) return;
+    const query = new URLSearchParams({ session_id: state.session_id, token: state.token });
+    side = new WebSocket((location.protocol === "https:" ? "wss://" : "ws://") + location.host + "/webchat/ws?" + query);
+    side.onmessage = (message) => {
+      const data = JSON.parse(message.data);
+      if (data.type !== "typing") return;
+      typing.hidden = false;
+      clearTimeout(typingTimer);
+      typingTimer = setTimeout(() => (typing.hidden = true), 5000);
+    };
+    side.onclose = () => {
+      side = null;
+      setTimeout(openSideChannel, 3000);
+    };
+  }
+
+  input.addEventListener("input", () => {
+    if (!side || side.readyState !== WebSocket.OPEN || Date.now() - lastTyping < 3000) return;
+    lastTyping = Date.now();
+    side.send('{"type":"typing"}');
   });
 
   form.addEventListener("submit", (event) => {

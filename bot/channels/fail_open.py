@@ -1,0 +1,111 @@
+"""Fail open: when the bot cannot answer a message, say so and queue the conversation for people.
+
+Rasa logs a failing or unreachable action server and carries on without a reply, so
+the customer would see nothing. Every channel hands its messages to `handle_message`,
+which waits at most TURN_TIMEOUT_S for the bot; when the turn fails, times out, or ends
+without a word while the bot owns the conversation, the customer is told honestly, the
+conversation is paused and an escalation (reason "bot_failure") joins the agents' queue.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import logging
+from collections.abc import Awaitable, Callable
+from typing import Any
+
+from rasa.core.agent import Agent
+from rasa.core.channels.channel import OutputChannel, UserMessage
+from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
+from sanic import Sanic
+
+from bot.business_hours import BusinessHours
+from bot.escalations import Escalation, EscalationStore, connect, conversation_turns
+from bot.messages import message as text_of
+from bot.settings import LANGUAGES, Settings
+
+logger = logging.getLogger(__name__)
+TURN_TIMEOUT_S = 20.0
+_store: EscalationStore | None = None
+
+
+class CountingOutput(OutputChannel):
+    """Passes messages on to the channel's output and counts them."""
+
+    def __init__(self, inner: OutputChannel) -> None:
+        self.inner = inner
+        self.sent = 0
+
+    def name(self) -> str:  # type: ignore[override]  # the wrapped channel's name
+        return self.inner.name()
+
+    async def send_response(self, recipient_id: str, message: dict[str, Any]) -> None:
+        self.sent += 1
+        await self.inner.send_response(recipient_id, message)
+
+
+def _escalations(settings: Settings) -> EscalationStore:
+    global _store
+    if _store is None:
+        _store = EscalationStore(connect(settings.redis_url), settings.redis_prefix)
+    return _store
+
+
+async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
+    """Let the bot answer `message`; if it cannot, fail open."""
+    output = CountingOutput(message.output_channel)
+    message.output_channel = output
+    try:
+        await asyncio.wait_for(on_new_message(message), TURN_TIMEOUT_S)
+        failure = None
+    except asyncio.TimeoutError:
+        failure = f"no answer within {TURN_TIMEOUT_S:.0f} s"
+    except Exception as exc:
+        logger.exception("the bot failed on a message")
+        failure = type(exc).__name__
+    agent: Agent = Sanic.get_app().ctx.agent
+    if failure is None and output.sent:
+        return
+    tracker = await agent.tracker_store.retrieve(message.sender_id)
+    if failure is None and tracker is not None and tracker.is_paused():
+        return  # with people: the message waits for an agent, the bot says nothing
+    await fail_open(agent, message, output.inner, failure or "no answer from the bot")
+
+
+async def fail_open(agent: Agent, message: UserMessage, output: OutputChannel, failure: str) -> None:
+    settings = Settings.from_env()
+    sender = message.sender_id
+    logger.warning("failing open for a conversation: %s", failure)
+    async with agent.lock_store.lock(sender):
+        tracker = await agent.tracker_store.get_or_create_tracker(sender)
+        hint = (message.metadata or {}).get("language")
+        language = tracker.get_slot("language") or (hint if hint in LANGUAGES else "en")
+        if not any(isinstance(e, UserUttered) and e.message_id == message.message_id for e in tracker.events):
+            # The turn was cut off before Rasa saved it: keep the message for the agent.
+            tracker.update(
+                UserUttered(message.text, input_channel=message.input_channel, message_id=message.message_id)
+            )
+        turns, offered = conversation_turns([e.as_dict() for e in tracker.events])
+        is_open = BusinessHours.load(settings.business_hours_file).is_open(dt.datetime.now(dt.timezone.utc))
+        payload: dict[str, Any] = {"handoff": {"status": "waiting" if is_open else "offline", "reason": "bot_failure"}}
+        try:
+            escalation = await _escalations(settings).open(
+                Escalation(
+                    conversation_id=sender,
+                    reason="bot_failure",
+                    language=language,
+                    channel=message.input_channel or "unknown",
+                    turns=turns,
+                    articles_offered=offered,
+                    after_hours=not is_open,
+                )
+            )
+            payload["handoff"]["id"] = escalation.id
+        except Exception:
+            logger.exception("could not queue the conversation for agents")
+        text = text_of("bot_unavailable", language)
+        tracker.update(BotUttered(text, data={"custom": payload}))
+        tracker.update(ConversationPaused())
+        await agent.tracker_store.save(tracker)
+    await output.send_response(sender, {"text": text, "custom": payload})

@@ -1,0 +1,189 @@
+"""The agent API: the queue, one conversation, claiming, replying, notes, closing."""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import yaml
+from aiohttp import web
+
+from bot.escalations import Escalation, TransitionError
+from bot.kb.render import answer_text
+from bot.settings import LANGUAGES
+from handoff.context import ARTICLES, HUB, RASA, STORE, current_agent, error, json_body
+from handoff.summary import summarise
+from handoff.transcript import transcript
+
+MAX_REPLY_CHARS = 4000
+MAX_NOTE_CHARS = 4000
+CANNED_REPLIES = Path(__file__).with_name("canned_replies.yml")
+
+
+async def _open_escalation(request: web.Request) -> Escalation:
+    escalation = await request.app[STORE].current_for(request.match_info["conversation_id"])
+    if escalation is None:
+        raise TransitionError("this conversation is not with agents (the bot owns it or it was closed)")
+    return escalation
+
+
+def _owned_by_caller(request: web.Request, escalation: Escalation) -> None:
+    agent = current_agent(request)
+    if escalation.status != "assigned":
+        raise TransitionError("claim the conversation first")
+    if escalation.owner != agent.username:
+        raise TransitionError(f"{escalation.owner} owns this conversation", 403)
+
+
+def _with_waiting_time(escalation: Escalation) -> dict[str, Any]:
+    return {**escalation.__dict__, "waiting_s": round(time.time() - escalation.created_at, 1)}
+
+
+async def queue(request: web.Request) -> web.Response:
+    """Open conversations, longest waiting first, each with a one-line summary."""
+    items = []
+    for escalation in await request.app[STORE].queue():
+        summary = summarise(escalation, [{"from": "customer", **t} for t in escalation.turns], request.app[ARTICLES])
+        items.append({"escalation": _with_waiting_time(escalation), "summary": summary["line"]})
+    return web.json_response({"conversations": items})
+
+
+async def conversation(request: web.Request) -> web.Response:
+    """Everything an agent needs: transcript with the bot's understanding, summary, notes, history."""
+    conversation_id = request.match_info["conversation_id"]
+    store = request.app[STORE]
+    tracker = await request.app[RASA].tracker(conversation_id)
+    history = await store.history(conversation_id)
+    if not history and not tracker.get("events"):
+        return error(404, f"no conversation {conversation_id!r}")
+    lines = transcript(tracker)
+    current = next((e for e in history if e.is_open), None)
+    shown = current or (history[0] if history else None)
+    earlier = [e for e in history if shown is None or e.id != shown.id]
+    if shown and shown.contact:
+        for other in await store.conversations_with_contact(shown.contact):
+            if other != conversation_id:
+                earlier += await store.history(other)
+    return web.json_response(
+        {
+            "conversation_id": conversation_id,
+            "escalation": _with_waiting_time(shown) if shown else None,
+            "paused": bool(tracker.get("paused")),
+            "summary": summarise(shown, lines, request.app[ARTICLES]) if shown else None,
+            "transcript": lines,
+            "notes": await store.notes(shown.id) if shown else [],
+            "earlier": [
+                {
+                    "id": e.id,
+                    "conversation_id": e.conversation_id,
+                    "created_at": e.created_at,
+                    "status": e.status,
+                    "reason": e.reason,
+                    "channel": e.channel,
+                    "first_message": (e.turns or [{}])[0].get("text"),
+                }
+                for e in sorted(earlier, key=lambda e: -e.created_at)
+            ],
+        }
+    )
+
+
+async def claim(request: web.Request) -> web.Response:
+    """The caller becomes the single owner; an admin may give it to someone else with {"agent": name}."""
+    agent = current_agent(request)
+    body = await json_body(request) if request.can_read_body else {}
+    target = body.get("agent") or agent.username
+    if target != agent.username and not agent.is_admin:
+        return error(403, "only admins may assign a conversation to someone else")
+    escalation = await _open_escalation(request)
+    claimed = await request.app[STORE].claim(escalation.id, str(target), reassign=agent.is_admin)
+    return web.json_response({"escalation": claimed.__dict__})
+
+
+async def reply(request: web.Request) -> web.Response:
+    """The owner's message, delivered on the channel the customer last used."""
+    body = await json_body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return error(400, "'text' must be a non-empty string")
+    if len(text) > MAX_REPLY_CHARS:
+        return error(413, f"'text' is longer than {MAX_REPLY_CHARS} characters")
+    escalation = await _open_escalation(request)
+    _owned_by_caller(request, escalation)
+    agent = current_agent(request)
+    event = {
+        "event": "bot",
+        "text": text.strip(),
+        "metadata": {"agent": agent.display_name, "agent_username": agent.username},
+        "data": {"custom": {"agent": {"name": agent.display_name}}},
+    }
+    await request.app[RASA].append_events(escalation.conversation_id, [event], deliver=True)
+    return web.json_response({"status": "sent"}, status=201)
+
+
+async def add_note(request: web.Request) -> web.Response:
+    body = await json_body(request)
+    text = body.get("text")
+    if not isinstance(text, str) or not text.strip():
+        return error(400, "'text' must be a non-empty string")
+    if len(text) > MAX_NOTE_CHARS:
+        return error(413, f"'text' is longer than {MAX_NOTE_CHARS} characters")
+    escalation = await _open_escalation(request)
+    note = await request.app[STORE].add_note(escalation.id, current_agent(request).username, text.strip())
+    return web.json_response({"note": note}, status=201)
+
+
+async def _close(request: web.Request, action: str, status: str) -> web.Response:
+    """Run the bot's hand-back action under Rasa's conversation lock, then close the escalation."""
+    escalation = await _open_escalation(request)
+    agent = current_agent(request)
+    if escalation.status == "assigned" and escalation.owner != agent.username and not agent.is_admin:
+        raise TransitionError(f"{escalation.owner} owns this conversation", 403)
+    await request.app[RASA].execute(escalation.conversation_id, action)
+    closed = await request.app[STORE].close(escalation.id, status, agent.username, admin=agent.is_admin)  # type: ignore[arg-type]
+    return web.json_response({"status": closed.status, "escalation": closed.id})
+
+
+async def hand_back(request: web.Request) -> web.Response:
+    """The bot takes over again and answers the customer's next message."""
+    return await _close(request, "action_hand_back", "returned_to_bot")
+
+
+async def resolve(request: web.Request) -> web.Response:
+    """Close as resolved; the customer's next message starts with the bot."""
+    return await _close(request, "action_resolve", "resolved")
+
+
+async def typing(request: web.Request) -> web.Response:
+    escalation = await _open_escalation(request)
+    _owned_by_caller(request, escalation)
+    await request.app[HUB].publish_typing(escalation.conversation_id, "agent", current_agent(request).display_name)
+    return web.json_response({"status": "ok"})
+
+
+async def articles(request: web.Request) -> web.Response:
+    """Articles to insert into a reply, in the requested language where they exist."""
+    language = request.query.get("language", "en")
+    if language not in LANGUAGES:
+        return error(400, f"language must be one of {', '.join(LANGUAGES)}")
+    library = request.app[ARTICLES]
+    items = []
+    for article_id in library.ids:
+        article = library.get(article_id, language)
+        if article:
+            items.append(
+                {"id": article.id, "title": article.title, "language": article.language, "text": answer_text(article)}
+            )
+    return web.json_response({"articles": sorted(items, key=lambda a: a["title"])})
+
+
+async def canned_replies(request: web.Request) -> web.Response:
+    language = request.query.get("language", "en")
+    replies = yaml.safe_load(CANNED_REPLIES.read_text(encoding="utf-8"))
+    agent = current_agent(request).display_name
+    items = [
+        {"name": name, "text": (texts.get(language) or texts["en"]).replace("{agent}", agent)}
+        for name, texts in replies.items()
+    ]
+    return web.json_response({"replies": items})
