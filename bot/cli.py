@@ -3,6 +3,8 @@
 up      set up what is missing and run the whole assistant
 test    set up what the tests need and run them (extra arguments go to pytest)
 setup   only set up (model, index, training), then exit
+bench NAME [options]
+        benchmarks against the real processes (handoff: escalation and reply latency)
 create-agent USERNAME [--admin] [--name "Display Name"]
         create an agent account for the console (asks for the password;
         --password-stdin reads it from standard input)
@@ -154,7 +156,7 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="bot/assistant", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("up", "test", "setup", "create-agent"))
+    parser.add_argument("command", choices=("up", "test", "setup", "create-agent", "bench"))
     args, rest = parser.parse_known_args(argv)
     settings = Settings.from_env()
     if args.command == "up":
@@ -163,6 +165,11 @@ def main(argv: list[str] | None = None) -> int:
         return test(settings, rest)
     if args.command == "create-agent":
         return create_agent(settings, rest)
+    if args.command == "bench":
+        from bot.bench import main as bench
+
+        setup(settings)
+        return bench(rest)
     setup(settings)
     return 0
 
