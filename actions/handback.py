@@ -42,6 +42,8 @@ async def return_to_bot(dispatcher: CollectingDispatcher, tracker: Tracker, fare
     dispatcher.utter_message(text=message(farewell, language))
     if unanswered_question(tracker):
         events += await answer_latest_message(dispatcher, tracker)
+    elif farewell == "conversation_resolved":
+        dispatcher.utter_message(response="utter_ask_rating")
     # Listen again, so the policies treat the next message as a new turn.
     return [*events, ActionExecuted("action_listen")]
 

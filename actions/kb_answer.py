@@ -45,6 +45,15 @@ def _chosen_article(tracker: Tracker) -> dict[str, Any] | None:
     return {"article_id": article_id, "score": 1.0}
 
 
+def feedback_buttons(article_id: str, language: str) -> list[dict[str, str]]:
+    """👍/👎 under an answer; the votes are kept per article (actions/feedback.py)."""
+    entity = json.dumps({"kb_article": article_id})
+    return [
+        {"title": message("feedback_yes", language), "payload": "/feedback_helpful" + entity},
+        {"title": message("feedback_no", language), "payload": "/feedback_unhelpful" + entity},
+    ]
+
+
 class ActionKnowledgeAnswer(Action):
     def name(self) -> str:
         return "action_kb_answer"
@@ -77,6 +86,7 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
                 )
             dispatcher.utter_message(
                 text=answer_text(article),
+                buttons=feedback_buttons(article.id, language),
                 json_message={
                     "kb_article": article.id,
                     "score": round(float(candidate["score"]), 4),

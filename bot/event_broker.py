@@ -1,7 +1,8 @@
-"""Rasa event broker that appends conversation events to a Redis stream.
+"""Rasa event broker: conversation events into a Redis stream, and into the analytics.
 
 The agent service follows the stream (`<prefix>:events`) to show customer and bot
-messages live in the console. Rasa calls `publish` synchronously from its event loop;
+messages live in the console; `bot.analytics` counts conversations, answers and
+complaints from the same events. Rasa calls `publish` synchronously from its event loop;
 events go into a queue that one task writes to Redis in order, so publishing never
 blocks a conversation and events keep their order.
 """
@@ -18,6 +19,7 @@ from rasa.core.brokers.broker import EventBroker
 from rasa.utils.endpoints import EndpointConfig
 from redis.asyncio import Redis
 
+from bot.analytics import record_event
 from bot.escalations import STREAM_MAXLEN
 
 logger = logging.getLogger(__name__)
@@ -26,9 +28,10 @@ FORWARDED = {"user", "bot", "pause", "resume", "session_started"}
 
 
 class RedisStreamEventBroker(EventBroker):
-    def __init__(self, redis: Redis, stream: str) -> None:
+    def __init__(self, redis: Redis, prefix: str) -> None:
         self.redis = redis
-        self.stream = stream
+        self.prefix = prefix
+        self.stream = f"{prefix}:events"
         self.queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         self.writer = asyncio.get_running_loop().create_task(self._write())
 
@@ -40,7 +43,7 @@ class RedisStreamEventBroker(EventBroker):
         if not url or not prefix:
             raise ValueError("event_broker in endpoints.yml needs 'url' (REDIS_URL) and 'key_prefix'")
         redis = Redis.from_url(url, decode_responses=True, socket_timeout=5, socket_connect_timeout=5)
-        return cls(redis, f"{prefix}:events")
+        return cls(redis, prefix)
 
     def publish(self, event: dict[str, Any]) -> None:
         if event.get("event") in FORWARDED:
@@ -52,9 +55,12 @@ class RedisStreamEventBroker(EventBroker):
             record = {"kind": "tracker", "conversation_id": str(event.get("sender_id")), "event": json.dumps(event)}
             for attempt in range(3):
                 try:
-                    await self.redis.xadd(self.stream, record, maxlen=STREAM_MAXLEN, approximate=True)
+                    async with self.redis.pipeline(transaction=False) as pipe:
+                        pipe.xadd(self.stream, record, maxlen=STREAM_MAXLEN, approximate=True)
+                        record_event(pipe, self.prefix, event)
+                        await pipe.execute()
                     break
-                except Exception as exc:  # Redis restarting: retry, then drop only the live update
+                except Exception as exc:  # Redis restarting: retry, then drop this live update and count
                     logger.warning("event stream write failed (%s), attempt %d", type(exc).__name__, attempt + 1)
                     await asyncio.sleep(0.2 * (attempt + 1))
 

@@ -9,6 +9,8 @@ from typing import Any
 import yaml
 from aiohttp import web
 
+from bot.analytics import report
+from bot.channels.delivery_window import agent_reply_delivery
 from bot.escalations import Escalation, TransitionError
 from bot.kb.render import answer_text
 from bot.settings import LANGUAGES
@@ -118,8 +120,16 @@ async def reply(request: web.Request) -> web.Response:
         "metadata": {"agent": agent.display_name, "agent_username": agent.username},
         "data": {"custom": {"agent": {"name": agent.display_name}}},
     }
+    store = request.app[STORE]
+    delivery = await agent_reply_delivery(store.redis, store.prefix, escalation.conversation_id)
+    if not delivery.allowed:  # Messenger, 7 days after the customer's last message
+        return web.json_response({"error": delivery.reason, "delivered": False, "reason": delivery.reason}, status=409)
     await request.app[RASA].append_events(escalation.conversation_id, [event], deliver=True)
-    return web.json_response({"status": "sent"}, status=201)
+    if delivery.via == "template":  # WhatsApp outside 24 hours: delivered when the customer answers the template
+        return web.json_response(
+            {"status": "pending", "delivered": False, "via": "template", "reason": delivery.reason}, status=202
+        )
+    return web.json_response({"status": "sent", "delivered": True, "via": delivery.via}, status=201)
 
 
 async def add_note(request: web.Request) -> web.Response:
@@ -187,3 +197,14 @@ async def canned_replies(request: web.Request) -> web.Response:
         for name, texts in replies.items()
     ]
     return web.json_response({"replies": items})
+
+
+async def analytics(request: web.Request) -> web.Response:
+    """Containment, handoffs, articles, complaints and satisfaction (admins; definitions included)."""
+    try:
+        days = int(request.query.get("days", "30"))
+    except ValueError:
+        return error(400, "days must be a whole number")
+    if not 1 <= days <= 366:
+        return error(400, "days must be between 1 and 366")
+    return web.json_response(await report(request.app[STORE].redis, request.app[STORE].prefix, days))

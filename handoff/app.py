@@ -138,6 +138,7 @@ def routes() -> list[web.RouteDef]:
     return [
         web.get("/", page("index.html")),
         web.get("/console", page("console.html")),
+        web.get("/analytics", page("analytics.html")),
         web.get("/health", health),
         web.get("/webchat/config", webchat_config),
         web.get("/webchat/history", webchat_history),
@@ -160,6 +161,7 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/conversations/{conversation_id}/resolve", api.resolve),
         web.get("/api/articles", api.articles),
         web.get("/api/canned-replies", api.canned_replies),
+        web.get("/api/analytics", auth.admin_only(api.analytics)),
     ]
 
 

@@ -296,6 +296,7 @@
     $("login").hidden = true;
     $("app").hidden = false;
     if (agent.role === "admin") state.agents = (await call("GET", "/api/agents")).agents;
+    $("analytics-link").hidden = agent.role !== "admin";
     await loadQueue();
     connect();
   }
