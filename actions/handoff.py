@@ -9,11 +9,13 @@ from rasa_sdk import Action, FormValidationAction, Tracker
 from rasa_sdk.events import ConversationPaused, FollowupAction, SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 from rasa_sdk.types import DomainDict
+from redis.asyncio import Redis
 
 from bot.business_hours import BusinessHours
 from bot.contact import normalise_contact
 from bot.escalations import Escalation, EscalationStore, connect, conversation_turns
 from bot.messages import message
+from bot.profiles import Profiles, mask_contact
 from bot.settings import Settings
 
 SETTINGS = Settings.from_env()
@@ -21,11 +23,19 @@ REASON_BY_INTENT = {"request_human": "customer_request", "affirm": "customer_req
 _redis = None
 
 
-def store() -> EscalationStore:
+def redis() -> Redis:
     global _redis
     if _redis is None:
         _redis = connect(SETTINGS.redis_url)
-    return EscalationStore(_redis, SETTINGS.redis_prefix)
+    return _redis
+
+
+def store() -> EscalationStore:
+    return EscalationStore(redis(), SETTINGS.redis_prefix)
+
+
+def profiles() -> Profiles:
+    return Profiles(redis(), SETTINGS.redis_prefix)
 
 
 async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reason: str) -> list[dict]:
@@ -55,6 +65,12 @@ async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reas
     payload["handoff"]["next_open"] = next_open.isoformat()
     text = message("handoff_offline", language, next_open=next_open.strftime("%Y-%m-%d %H:%M"))
     dispatcher.utter_message(text=text, json_message=payload)
+    await profiles().observe(tracker.sender_id)
+    profile = await profiles().profile_of(tracker.sender_id)
+    if profile and profile.contacts:  # a returning customer: don't ask again for what we know
+        await store().set_contact(escalation.id, profile.contacts[-1])
+        dispatcher.utter_message(text=message("contact_known", language, contact=mask_contact(profile.contacts[-1])))
+        return [*events, ConversationPaused()]
     # The contact form asks for an email or phone; action_contact_saved then pauses.
     return [*events, SlotSet("contact", None), FollowupAction("contact_form")]
 
@@ -103,6 +119,8 @@ class ActionContactSaved(Action):
         escalation_id = tracker.get_slot("handoff_id")
         if escalation_id:
             await store().set_contact(escalation_id, None if contact == "none" else contact)
+        if contact and contact != "none":
+            await profiles().add_contact(tracker.sender_id, contact)
         name = "contact_skipped" if contact == "none" else "contact_saved"
         dispatcher.utter_message(text=message(name, tracker.get_slot("language")))
         # The contact is kept on the escalation, not in the bot's slots.

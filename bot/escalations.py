@@ -12,7 +12,6 @@ Keys (each starts with "<prefix>:"):
   queue                             sorted set of open escalation ids, scored by creation time
   conversation:<cid>:escalation     the id of the conversation's open escalation
   conversation:<cid>:history        ids of all the conversation's escalations, newest first
-  contact:<contact>:conversations   conversations whose customer left this email or phone
   events                            stream of changes (escalations, and Rasa's tracker events)
 """
 
@@ -116,7 +115,12 @@ class EscalationStore:
         return self.key("events")
 
     def _announce(self, pipe: Any, escalation: Escalation, change: str) -> None:
-        record = {"kind": "escalation", "change": change, "escalation": escalation.to_json()}
+        record = {
+            "kind": "escalation",
+            "change": change,
+            "conversation_id": escalation.conversation_id,
+            "escalation": escalation.to_json(),
+        }
         pipe.xadd(self.stream, record, maxlen=STREAM_MAXLEN, approximate=True)
 
     async def open(self, escalation: Escalation) -> Escalation:
@@ -164,9 +168,6 @@ class EscalationStore:
         ids = await self.redis.lrange(self.key("conversation", conversation_id, "history"), 0, 49)
         found = [await self.get(i) for i in ids]
         return [e for e in found if e is not None]
-
-    async def conversations_with_contact(self, contact: str) -> list[str]:
-        return sorted(await self.redis.smembers(self.key("contact", contact, "conversations")))
 
     async def _transition(
         self,
@@ -233,19 +234,23 @@ class EscalationStore:
         def apply(e: Escalation) -> None:
             e.contact = contact
 
-        def extra(pipe: Any, e: Escalation) -> None:
-            if contact:
-                pipe.sadd(self.key("contact", contact, "conversations"), e.conversation_id)
-
-        return await self._transition(escalation_id, "contact", apply, extra)
+        return await self._transition(escalation_id, "contact", apply, lambda pipe, e: None)
 
     async def add_note(self, escalation_id: str, agent: str, text: str) -> dict[str, Any]:
+        escalation = await self.get(escalation_id)
+        if escalation is None:
+            raise TransitionError(f"no escalation {escalation_id!r}", 404)
         note = {"agent": agent, "text": text, "at": time.time()}
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.rpush(self.key("escalation", escalation_id, "notes"), json.dumps(note, ensure_ascii=False))
             pipe.xadd(
                 self.stream,
-                {"kind": "note", "escalation_id": escalation_id, "note": json.dumps(note, ensure_ascii=False)},
+                {
+                    "kind": "note",
+                    "escalation_id": escalation_id,
+                    "conversation_id": escalation.conversation_id,
+                    "note": json.dumps(note, ensure_ascii=False),
+                },
                 maxlen=STREAM_MAXLEN,
                 approximate=True,
             )

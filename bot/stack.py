@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from urllib.parse import urlparse
 
+from bot.channels.meta_config import CHANNEL_VARIABLES
 from bot.settings import PROJECT_DIR, Settings
 
 TRAINING_INPUTS = ("config.yml", "domain.yml", "nlu_data", "bot/components", "bot/language.py", "pyproject.toml")
@@ -212,6 +213,8 @@ def process_env(settings: Settings) -> dict[str, str]:
             "SQLALCHEMY_SILENCE_UBER_WARNING": "1",
         }
     )
+    for name in CHANNEL_VARIABLES:  # credentials.yml reads them; unset means the channel is off
+        env.setdefault(name, "")
     return env
 
 
@@ -223,6 +226,7 @@ class Stack:
     model: Path
     log_dir: Path
     processes: dict[str, subprocess.Popen] = field(default_factory=dict)
+    env: dict[str, str] = field(default_factory=dict)  # on top of process_env (tests: channel settings)
 
     def commands(self) -> dict[str, list[str]]:
         s = self.settings
@@ -261,7 +265,7 @@ class Stack:
         }
 
     def start(self, names: tuple[str, ...] = ("actions", "rasa", "agent-service"), timeout: float = 240) -> None:
-        env = process_env(self.settings)
+        env = {**process_env(self.settings), **self.env}
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process

@@ -11,10 +11,11 @@ from aiohttp import web
 
 from bot.analytics import report
 from bot.channels.delivery_window import agent_reply_delivery
+from bot.conversations import conversation_exists
 from bot.escalations import Escalation, TransitionError
 from bot.kb.render import answer_text
 from bot.settings import LANGUAGES
-from handoff.context import ARTICLES, HUB, RASA, STORE, current_agent, error, json_body
+from handoff.context import ARTICLES, HUB, PROFILES, RASA, STORE, current_agent, error, json_body
 from handoff.summary import summarise
 from handoff.transcript import transcript
 
@@ -55,18 +56,18 @@ async def conversation(request: web.Request) -> web.Response:
     """Everything an agent needs: transcript with the bot's understanding, summary, notes, history."""
     conversation_id = request.match_info["conversation_id"]
     store = request.app[STORE]
-    tracker = await request.app[RASA].tracker(conversation_id)
     history = await store.history(conversation_id)
-    if not history and not tracker.get("events"):
+    if not history and not await conversation_exists(store.redis, store.prefix, conversation_id):
         return error(404, f"no conversation {conversation_id!r}")
+    tracker = await request.app[RASA].tracker(conversation_id)
     lines = transcript(tracker)
     current = next((e for e in history if e.is_open), None)
     shown = current or (history[0] if history else None)
     earlier = [e for e in history if shown is None or e.id != shown.id]
-    if shown and shown.contact:
-        for other in await store.conversations_with_contact(shown.contact):
-            if other != conversation_id:
-                earlier += await store.history(other)
+    profile = await request.app[PROFILES].profile_of(conversation_id)
+    linked = [c for c in profile.conversations if c != conversation_id] if profile else []
+    for other in linked:
+        earlier += await store.history(other)
     return web.json_response(
         {
             "conversation_id": conversation_id,
@@ -75,6 +76,7 @@ async def conversation(request: web.Request) -> web.Response:
             "summary": summarise(shown, lines, request.app[ARTICLES]) if shown else None,
             "transcript": lines,
             "notes": await store.notes(shown.id) if shown else [],
+            "customer": {"linked_conversations": linked, "contacts": profile.contacts if profile else []},
             "earlier": [
                 {
                     "id": e.id,
@@ -208,3 +210,24 @@ async def analytics(request: web.Request) -> web.Response:
     if not 1 <= days <= 366:
         return error(400, "days must be between 1 and 366")
     return web.json_response(await report(request.app[STORE].redis, request.app[STORE].prefix, days))
+
+
+async def link(request: web.Request) -> web.Response:
+    """The agent says this conversation and {"with": other id} are the same customer."""
+    body = await json_body(request)
+    other = body.get("with")
+    conversation_id = request.match_info["conversation_id"]
+    if not isinstance(other, str) or not other or other == conversation_id:
+        return error(400, "'with' must be the id of another conversation")
+    store = request.app[STORE]
+    for cid in (conversation_id, other):
+        if not await conversation_exists(store.redis, store.prefix, cid):
+            return error(404, f"no conversation {cid!r}")
+    profile = await request.app[PROFILES].link(conversation_id, other)
+    return web.json_response({"linked_conversations": profile.conversations})
+
+
+async def unlink(request: web.Request) -> web.Response:
+    """Take this conversation out of its customer profile."""
+    await request.app[PROFILES].unlink(request.match_info["conversation_id"])
+    return web.json_response({"status": "unlinked"})

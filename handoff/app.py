@@ -11,13 +11,15 @@ from pathlib import Path
 import aiohttp
 from aiohttp import WSMsgType, web
 
+from bot.conversations import conversation_exists
 from bot.escalations import EscalationStore, TransitionError, connect
 from bot.kb.articles import ArticleLibrary, load_articles
+from bot.profiles import Profiles
 from bot.session_tokens import valid_session
 from bot.settings import Settings
 from handoff import api, auth
 from handoff.accounts import Accounts
-from handoff.context import ACCOUNTS, ARTICLES, HUB, RASA, SETTINGS, STORE, current_agent, error
+from handoff.context import ACCOUNTS, ARTICLES, HUB, PROFILES, RASA, SETTINGS, STORE, current_agent, error
 from handoff.live import LiveHub
 from handoff.rasa_client import RasaClient, RasaError
 
@@ -81,6 +83,9 @@ async def webchat_history(request: web.Request) -> web.Response:
     session_id, token = request.query.get("session_id"), request.query.get("token")
     if not valid_session(request.app[SETTINGS].webchat_session_secret, session_id, token):
         return error(403, "invalid web chat session")
+    store = request.app[STORE]
+    if not await conversation_exists(store.redis, store.prefix, str(session_id)):
+        return web.json_response({"messages": []})
     tracker = await request.app[RASA].tracker(str(session_id))
     return web.json_response({"messages": customer_view(tracker.get("events", []))})
 
@@ -159,6 +164,8 @@ def routes() -> list[web.RouteDef]:
         web.post("/api/conversations/{conversation_id}/typing", api.typing),
         web.post("/api/conversations/{conversation_id}/handback", api.hand_back),
         web.post("/api/conversations/{conversation_id}/resolve", api.resolve),
+        web.post("/api/conversations/{conversation_id}/link", api.link),
+        web.post("/api/conversations/{conversation_id}/unlink", api.unlink),
         web.get("/api/articles", api.articles),
         web.get("/api/canned-replies", api.canned_replies),
         web.get("/api/analytics", auth.admin_only(api.analytics)),
@@ -180,6 +187,7 @@ def create_app(settings: Settings) -> web.Application:
         app[ACCOUNTS] = Accounts(redis, settings.redis_prefix, int(settings.agent_session_hours * 3600))
         app[ARTICLES] = ArticleLibrary(load_articles(settings.articles_dir))
         app[HUB] = LiveHub(redis, store)
+        app[PROFILES] = Profiles(redis, settings.redis_prefix)
         reader = asyncio.create_task(app[HUB].run())
         yield
         reader.cancel()

@@ -6,6 +6,7 @@ from aiohttp import web
 
 from bot.escalations import EscalationStore
 from bot.kb.articles import ArticleLibrary
+from bot.profiles import Profiles
 from bot.settings import Settings
 from handoff.accounts import Account, Accounts
 from handoff.live import LiveHub
@@ -17,6 +18,7 @@ RASA = web.AppKey("rasa", RasaClient)
 ACCOUNTS = web.AppKey("accounts", Accounts)
 HUB = web.AppKey("hub", LiveHub)
 ARTICLES = web.AppKey("articles", ArticleLibrary)
+PROFILES = web.AppKey("profiles", Profiles)
 AGENT = "agent"  # request key of the logged-in Account
 
 

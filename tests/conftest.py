@@ -17,6 +17,8 @@ import redis
 
 from bot.settings import Settings
 from bot.stack import Stack, ensure_trained, free_port, process_env, with_secrets
+from tests.graph_stand_in import GraphStandIn
+from tests.meta_client import channel_env
 
 ALWAYS_OPEN = """timezone: Europe/Warsaw
 weekly: {mon: ["00:00", "23:59:59"], tue: ["00:00", "23:59:59"], wed: ["00:00", "23:59:59"],
@@ -67,12 +69,23 @@ def stack_settings(base_settings: Settings, hours_file: Path) -> Settings:
 
 
 @pytest.fixture(scope="session")
+def graph_api() -> Iterator[GraphStandIn]:
+    """Meta's Graph API, replaced by a recording and checking server on loopback."""
+    stand_in = GraphStandIn().start()
+    yield stand_in
+    stand_in.stop()
+
+
+@pytest.fixture(scope="session")
 def stack(
-    stack_settings: Settings, redis_client: redis.Redis, tmp_path_factory: pytest.TempPathFactory
+    stack_settings: Settings,
+    redis_client: redis.Redis,
+    graph_api: GraphStandIn,
+    tmp_path_factory: pytest.TempPathFactory,
 ) -> Iterator[Stack]:
-    """Rasa server, action server and agent service as real processes."""
+    """Rasa server, action server and agent service as real processes (Messenger and WhatsApp on, test secrets)."""
     model = ensure_trained(stack_settings, process_env(stack_settings))
-    running = Stack(stack_settings, model, tmp_path_factory.mktemp("logs"))
+    running = Stack(stack_settings, model, tmp_path_factory.mktemp("logs"), env=channel_env(graph_api.url))
     try:
         running.start()
         yield running

@@ -38,7 +38,9 @@ async def admin(stack: Stack, http: aiohttp.ClientSession) -> AgentClient:
     return await AgentClient(http, stack.settings).login("root")
 
 
-async def say_rest(http: aiohttp.ClientSession, stack: Stack, sender: str, text: str) -> list[dict[str, Any]]:
+async def say_rest(http: aiohttp.ClientSession, stack: Stack, conversation: str, text: str) -> list[dict[str, Any]]:
+    """Send as the REST customer of `conversation` ("rest:<sender>")."""
+    sender = conversation.removeprefix("rest:")
     async with http.post(
         f"{stack.settings.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
     ) as response:
@@ -219,7 +221,7 @@ async def test_after_hours_ticket_is_answered_later_on_the_original_channel(
 async def test_messages_sent_during_a_hand_back_are_neither_lost_nor_answered_twice(
     stack: Stack, http: aiohttp.ClientSession, anna: AgentClient
 ) -> None:
-    sender = "race-" + secrets.token_hex(6)
+    sender = "rest:race-" + secrets.token_hex(6)
     assert (await say_rest(http, stack, sender, "I want to talk to a person"))[0]["custom"]["handoff"]
     await anna.post(f"/api/conversations/{sender}/claim")
     questions = [
@@ -264,7 +266,7 @@ async def test_messages_sent_during_a_hand_back_are_neither_lost_nor_answered_tw
 async def test_bot_failure_fails_open_to_the_queue_and_recovers(
     stack: Stack, http: aiohttp.ClientSession, anna: AgentClient
 ) -> None:
-    sender = "fail-" + secrets.token_hex(6)
+    sender = "rest:fail-" + secrets.token_hex(6)
     assert (await say_rest(http, stack, sender, "Cześć, mam pytanie"))[0]["text"]
     stack.stop("actions")
     try:

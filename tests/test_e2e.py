@@ -90,7 +90,7 @@ async def test_outside_business_hours_the_bot_collects_a_contact(
 
     await ensure_account(stack.settings, "anna", "agent", "Anna")
     agent = await AgentClient(http, stack.settings).login("anna")
-    status, details = await agent.get(f"/api/conversations/{sender}")
+    status, details = await agent.get(f"/api/conversations/rest:{sender}")  # REST conversations are "rest:<sender>"
     assert details["paused"] is True
     assert details["escalation"]["status"] == "waiting" and details["escalation"]["after_hours"] is True
     assert details["escalation"]["contact"] == "anna.nowak@example.com"
@@ -101,8 +101,8 @@ async def test_agent_cannot_write_to_a_conversation_the_bot_owns(stack: Stack, h
     await say(http, stack, sender, "hello")
     await ensure_account(stack.settings, "anna", "agent", "Anna")
     agent = await AgentClient(http, stack.settings).login("anna")
-    assert (await agent.post(f"/api/conversations/{sender}/messages", {"text": "hi"}))[0] == 409
-    assert (await agent.post(f"/api/conversations/{sender}/claim"))[0] == 409
+    assert (await agent.post(f"/api/conversations/rest:{sender}/messages", {"text": "hi"}))[0] == 409
+    assert (await agent.post(f"/api/conversations/rest:{sender}/claim"))[0] == 409
 
 
 async def test_rest_channel_rejects_malformed_requests(stack: Stack, http: aiohttp.ClientSession) -> None:
@@ -165,7 +165,7 @@ async def test_conversation_survives_a_restart_of_the_rasa_server(stack: Stack, 
     await say(http, stack, sender, "Dzień dobry, mam pytanie o dostawę")
     stack.stop("rasa")
     stack.start(("rasa",))
-    state = await tracker(http, stack, sender)
+    state = await tracker(http, stack, f"rest:{sender}")
     assert state["slots"]["language"] == "pl"
     assert any(e.get("text") == "Dzień dobry, mam pytanie o dostawę" for e in state["events"])
     reply = await say(http, stack, sender, "ok")  # too short to detect: the conversation's language is kept

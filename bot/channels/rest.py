@@ -2,6 +2,8 @@
 
 Like Rasa's own, but a malformed request gets 400 (Rasa's crashes into a 500),
 an oversized one 413, and each bot turn is one JSON object with its custom payload.
+The conversation id is "rest:<sender>": a REST client names its own conversations
+and can never write into a web chat, Messenger or WhatsApp customer's conversation.
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from bot.channels.messages import MAX_TEXT_CHARS, JsonCollectingOutput
 
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
+REST_PREFIX = "rest:"
 
 
 class RestChannel(InputChannel):
@@ -52,7 +55,8 @@ class RestChannel(InputChannel):
             if metadata is not None and not isinstance(metadata, dict):
                 return response.json({"error": "'metadata' must be an object"}, status=400)
             collector = JsonCollectingOutput()
-            message = UserMessage(text, collector, sender, input_channel=self.name(), metadata=metadata)
+            conversation_id = f"{REST_PREFIX}{sender}"
+            message = UserMessage(text, collector, conversation_id, input_channel=self.name(), metadata=metadata)
             await handle_message(on_new_message, message)
             return response.json(collector.messages)
 
