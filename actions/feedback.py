@@ -10,6 +10,7 @@ from rasa_sdk.executor import CollectingDispatcher
 
 from actions.handoff import SETTINGS, store
 from bot.analytics import record_answer_feedback, record_rating
+from bot.kb.gaps import record_unhelpful
 from bot.messages import message
 
 
@@ -35,9 +36,13 @@ class ActionAnswerFeedback(Action):
     async def run(self, dispatcher: CollectingDispatcher, tracker: Tracker, domain: dict[str, Any]) -> list[dict]:
         language = tracker.get_slot("language") or "en"
         helpful = (tracker.latest_message.get("intent") or {}).get("name") == "feedback_helpful"
-        article_id, _question = answered_question(tracker, next(tracker.get_latest_entity_values("kb_article"), None))
+        article_id, question = answered_question(tracker, next(tracker.get_latest_entity_values("kb_article"), None))
         if article_id:
             await record_answer_feedback(store().redis, SETTINGS.redis_prefix, article_id, helpful)
+            if not helpful and question:
+                await record_unhelpful(
+                    store().redis, SETTINGS.redis_prefix, tracker.sender_id, question, language, article_id
+                )
         if helpful:
             dispatcher.utter_message(text=message("feedback_thanks", language))
         else:

@@ -14,6 +14,7 @@ from redis.asyncio import Redis
 from bot.business_hours import BusinessHours
 from bot.contact import normalise_contact
 from bot.escalations import Escalation, EscalationStore, connect, conversation_turns
+from bot.kb.gaps import record_escalation
 from bot.messages import message
 from bot.profiles import Profiles, mask_contact
 from bot.settings import Settings
@@ -45,6 +46,7 @@ async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reas
     now = dt.datetime.now(dt.timezone.utc)
     is_open = hours.is_open(now)
     language = tracker.get_slot("language") or "en"
+    await profiles().observe(tracker.sender_id)  # a WhatsApp number links the customer's other conversations
     escalation = await store().open(
         Escalation(
             conversation_id=tracker.sender_id,
@@ -56,6 +58,7 @@ async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reas
             articles_offered=offered,
         )
     )
+    await record_escalation(redis(), SETTINGS.redis_prefix, tracker.sender_id, tracker.events)
     payload = {"handoff": {"status": "waiting" if is_open else "offline", "id": escalation.id, "reason": reason}}
     events: list[dict] = [SlotSet("handoff_id", escalation.id), SlotSet("misunderstandings", 0)]
     if is_open:
@@ -65,7 +68,6 @@ async def start_handoff(dispatcher: CollectingDispatcher, tracker: Tracker, reas
     payload["handoff"]["next_open"] = next_open.isoformat()
     text = message("handoff_offline", language, next_open=next_open.strftime("%Y-%m-%d %H:%M"))
     dispatcher.utter_message(text=text, json_message=payload)
-    await profiles().observe(tracker.sender_id)
     profile = await profiles().profile_of(tracker.sender_id)
     if profile and profile.contacts:  # a returning customer: don't ask again for what we know
         await store().set_contact(escalation.id, profile.contacts[-1])

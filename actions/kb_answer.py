@@ -3,16 +3,17 @@
 from __future__ import annotations
 
 import json
-from functools import lru_cache
 from typing import Any
 
 from rasa_sdk import Action, Tracker
 from rasa_sdk.events import SlotSet
 from rasa_sdk.executor import CollectingDispatcher
 
-from actions.handoff import start_handoff
-from bot.kb.articles import ArticleLibrary, load_articles
+from actions.handoff import redis, start_handoff
+from bot.kb.articles import ArticleLibrary
 from bot.kb.decision import Thresholds, decide
+from bot.kb.gaps import record_no_match
+from bot.kb.live import shared_knowledge_base
 from bot.kb.render import LANGUAGE_NAMES, answer_text
 from bot.messages import message
 from bot.settings import Settings
@@ -20,15 +21,9 @@ from bot.settings import Settings
 SETTINGS = Settings.from_env()
 
 
-@lru_cache(maxsize=1)
-def _library(articles_key: str) -> ArticleLibrary:
-    return ArticleLibrary(load_articles(SETTINGS.articles_dir))
-
-
 def library() -> ArticleLibrary:
-    # Keyed on the articles' modification times, so an edited article is served without restart.
-    stamp = ",".join(f"{p.name}{p.stat().st_mtime_ns}" for p in sorted(SETTINGS.articles_dir.glob("*/*.md")))
-    return _library(stamp)
+    """The articles as they are now: edits take effect within seconds (bot/kb/live.py)."""
+    return shared_knowledge_base(SETTINGS, with_index=False).library
 
 
 def _chosen_article(tracker: Tracker) -> dict[str, Any] | None:
@@ -105,6 +100,7 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
         dispatcher.utter_message(text=message("kb_choose", language), buttons=buttons)
         return []
 
+    await record_no_match(redis(), SETTINGS.redis_prefix, tracker.sender_id, tracker.latest_message)
     misunderstandings = float(tracker.get_slot("misunderstandings") or 0) + 1
     if misunderstandings >= 2:
         return await start_handoff(dispatcher, tracker, "low_confidence")

@@ -5,9 +5,17 @@ test    set up what the tests need and run them (extra arguments go to pytest)
 setup   only set up (model, index, training), then exit
 bench NAME [options]
         benchmarks against the real processes (handoff: escalation and reply latency)
+eval [--quick]
+        measure understanding, retrieval and escalation on our held-out set and
+        the public sets; writes docs/eval/report.md, results.json and plots
+calibrate
+        compute the knowledge-base thresholds from the articles' sample questions
+        and nlu_data's out-of-scope examples; writes bot/config/thresholds.yml
 create-agent USERNAME [--admin] [--name "Display Name"]
         create an agent account for the console (asks for the password;
         --password-stdin reads it from standard input)
+kb validate|index|stale|try|gaps
+        the knowledge-base editors' tools (bot/assistant kb --help); they start nothing
 """
 
 from __future__ import annotations
@@ -153,10 +161,15 @@ def create_agent(settings: Settings, argv: list[str]) -> int:
 
 
 def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["kb"]:  # before the parser below, so that `kb ... --help` is the editors' help
+        from bot.kb.editor import main as kb
+
+        return kb(argv[1:])
     parser = argparse.ArgumentParser(
         prog="bot/assistant", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("command", choices=("up", "test", "setup", "create-agent", "bench"))
+    parser.add_argument("command", choices=("up", "test", "setup", "create-agent", "bench", "eval", "calibrate", "kb"))
     args, rest = parser.parse_known_args(argv)
     settings = Settings.from_env()
     if args.command == "up":
@@ -170,6 +183,18 @@ def main(argv: list[str] | None = None) -> int:
 
         setup(settings)
         return bench(rest)
+    if args.command == "eval":
+        from bot.eval.command import main as evaluate
+
+        os.environ.update(process_env(settings))  # the model is loaded in this process
+        ensure_model_and_index(settings)
+        return evaluate(settings, ensure_trained(settings, process_env(settings)), rest)
+    if args.command == "calibrate":
+        from bot.eval.calibrate import main as calibrate
+
+        os.environ.update(process_env(settings))
+        ensure_model_and_index(settings)
+        return calibrate(settings, rest)
     setup(settings)
     return 0
 

@@ -1,8 +1,10 @@
 """Forget a customer: everything kept about their conversations, on every linked channel.
 
 Deletes the Rasa trackers (transcripts), escalations with their notes, per-conversation
-statistics, messaging-window times and the conversations' entries in the live event
-stream. Counts that name no one (answers per article) stay.
+statistics, messaging-window times, WhatsApp replies waiting for delivery and the
+records of sent WhatsApp messages, the questions kept for the editors' gaps report, and
+the conversations' entries in the live event stream. Counts that name no one (answers
+per article) stay.
 """
 
 from __future__ import annotations
@@ -11,6 +13,7 @@ from redis.asyncio import Redis
 
 from bot.conversations import tracker_key
 from bot.escalations import EscalationStore
+from bot.kb.gaps import GapStore, conversation_hash
 
 STREAM_SCAN = 1000
 
@@ -26,6 +29,7 @@ async def erase_conversations(redis: Redis, prefix: str, conversation_ids: list[
             store.key("conversation", cid, "history"),
             store.key("stats", "conversation", cid),
             store.key("channel", cid, "last_customer_message"),
+            store.key("whatsapp", "pending", cid),
         ]
         for escalation_id in escalation_ids:
             keys += [store.key("escalation", escalation_id), store.key("escalation", escalation_id, "notes")]
@@ -37,13 +41,23 @@ async def erase_conversations(redis: Redis, prefix: str, conversation_ids: list[
             await pipe.execute()
         async for member, _ in redis.zscan_iter(store.key("stats", "complaints"), match=f"{cid}:*"):
             await redis.zrem(store.key("stats", "complaints"), member)
-    # The live stream holds recent messages too.
+    if any(cid.startswith("whatsapp:") for cid in targets):
+        async for key in redis.scan_iter(match=store.key("whatsapp", "message", "*"), count=STREAM_SCAN):
+            if await redis.hget(key, "conversation_id") in targets:
+                await redis.delete(key)
+    # The live stream holds recent messages, the gaps stream the questions (by a hash of the conversation).
+    await _delete_from_stream(redis, store.stream, "conversation_id", targets)
+    hashes = {conversation_hash(cid) for cid in targets}
+    await _delete_from_stream(redis, GapStore(redis, prefix).stream, "conversation", hashes)
+
+
+async def _delete_from_stream(redis: Redis, stream: str, field: str, values: set[str]) -> None:
     last = "-"
     while True:
-        records = await redis.xrange(store.stream, min=last, count=STREAM_SCAN)
-        doomed = [rid for rid, record in records if record.get("conversation_id") in targets]
+        records = await redis.xrange(stream, min=last, count=STREAM_SCAN)
+        doomed = [rid for rid, record in records if record.get(field) in values]
         if doomed:
-            await redis.xdel(store.stream, *doomed)
+            await redis.xdel(stream, *doomed)
         if len(records) < STREAM_SCAN:
             break
         last = "(" + records[-1][0]

@@ -2,13 +2,14 @@
 
 The stack runs on free ports with its own Redis key prefix, so tests never touch
 a running assistant's data; the business-hours file is a temporary copy that
-tests rewrite to be open or closed.
+tests rewrite to be open or closed, and the articles a copy that tests edit.
 """
 
 from __future__ import annotations
 
 import dataclasses
 import secrets
+import shutil
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 
@@ -53,7 +54,15 @@ def hours_file(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="session")
-def stack_settings(base_settings: Settings, hours_file: Path) -> Settings:
+def articles_dir(base_settings: Settings, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A copy of kb_articles that tests may edit while the assistant runs."""
+    path = tmp_path_factory.mktemp("kb") / "kb_articles"
+    shutil.copytree(base_settings.articles_dir, path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def stack_settings(base_settings: Settings, hours_file: Path, articles_dir: Path) -> Settings:
     rasa_port = free_port()
     return with_secrets(
         dataclasses.replace(
@@ -64,6 +73,7 @@ def stack_settings(base_settings: Settings, hours_file: Path) -> Settings:
             action_server_port=free_port(),
             agent_service_port=free_port(),
             business_hours_file=hours_file,
+            articles_dir=articles_dir,
         )
     )
 

@@ -263,6 +263,43 @@ async def test_messages_sent_during_a_hand_back_are_neither_lost_nor_answered_tw
             assert len(answers) <= 1  # the last question before the hand-back: the bot answers it then
 
 
+async def test_messages_sent_while_the_bot_pauses_are_neither_lost_nor_answered_by_the_bot(
+    stack: Stack, http: aiohttp.ClientSession, anna: AgentClient
+) -> None:
+    sender = "rest:pause-race-" + secrets.token_hex(6)
+    request = "Chcę rozmawiać z konsultantem"
+    questions = ["Jak mogę zwrócić produkt?", "Ile kosztuje dostawa?", "Jak zresetować hasło?", "Gdzie jest paczka?"]
+
+    async def later(delay: float, text: str) -> None:
+        await asyncio.sleep(delay)
+        await say_rest(http, stack, sender, text)
+
+    # The request for a person and the questions arrive together: Rasa's lock orders them.
+    await asyncio.gather(later(0, request), *(later(0.02 * (i + 1), q) for i, q in enumerate(questions)))
+
+    events = [e for e in await tracker_events(http, stack, sender) if e["event"] in ("user", "bot", "pause")]
+    said = [e["text"] for e in events if e["event"] == "user"]
+    assert sorted(said) == sorted([request, *questions])  # every message once
+    paused_at = next(i for i, e in enumerate(events) if e["event"] == "pause")
+    for index, event in enumerate(events):
+        if event["event"] != "user":
+            continue
+        following = []
+        for after in events[index + 1 :]:
+            if after["event"] == "user":
+                break
+            following.append(after)
+        replies = [e for e in following if e["event"] == "bot"]
+        if index > paused_at:
+            assert replies == [], event["text"]  # the agent's now: the bot keeps quiet
+        else:
+            assert replies, event["text"]  # before the pause: the bot answered it
+    status, view = await anna.get(f"/api/conversations/{sender}")
+    assert status == 200
+    shown = [line["text"] for line in view["transcript"] if line["from"] == "customer"]
+    assert shown == said  # the agent sees everything, including what came during the pause
+
+
 async def test_bot_failure_fails_open_to_the_queue_and_recovers(
     stack: Stack, http: aiohttp.ClientSession, anna: AgentClient
 ) -> None:

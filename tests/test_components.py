@@ -14,7 +14,7 @@ from bot.components.language_detector import LanguageDetector
 from bot.components.sentence_featurizer import FEATURIZER_ALIAS, SentenceEmbeddingFeaturizer
 from bot.components.tokenizer import MultilingualTokenizer
 from bot.embeddings.encoder import get_encoder
-from bot.kb.index import load_or_build_index
+from bot.kb.live import LiveKnowledgeBase
 from bot.settings import Settings
 
 
@@ -33,12 +33,12 @@ class CountingEncoder:
 def pipeline():
     settings = Settings.from_env()
     encoder = CountingEncoder(get_encoder(settings))
-    index = load_or_build_index(settings.articles_dir, get_encoder(settings), settings.cache_dir)
+    knowledge = LiveKnowledgeBase(settings.articles_dir, get_encoder(settings), settings.cache_dir)
     components = [
         LanguageDetector(),
         MultilingualTokenizer(MultilingualTokenizer.get_default_config()),
         SentenceEmbeddingFeaturizer(SentenceEmbeddingFeaturizer.get_default_config(), "featurizer", encoder),
-        KnowledgeBaseRetriever(KnowledgeBaseRetriever.get_default_config(), index),
+        KnowledgeBaseRetriever(KnowledgeBaseRetriever.get_default_config(), knowledge),
     ]
 
     def run(text: str, tracker: DialogueStateTracker | None = None) -> Message:

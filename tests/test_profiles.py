@@ -56,3 +56,30 @@ async def test_forgetting_removes_the_profile_and_names_every_conversation(profi
 def test_contacts_are_masked_in_what_the_bot_says() -> None:
     assert mask_contact("jan.kowalski@example.com") == "j***@example.com"
     assert mask_contact("+48600100200") == "+48***00"
+
+
+async def test_erasing_conversations_leaves_nothing_that_names_them(profiles: Profiles) -> None:
+    from bot.conversations import tracker_key
+    from bot.escalations import EscalationStore
+    from bot.forget import erase_conversations
+    from bot.kb.gaps import GapStore
+
+    redis, prefix = profiles.redis, profiles.prefix
+    gone, kept = "whatsapp:48600100200", "rest:someone-else"
+    store = EscalationStore(redis, prefix)
+    gaps = GapStore(redis, prefix)
+    for cid in (gone, kept):
+        await redis.set(tracker_key(prefix, cid), "[]")
+        await redis.rpush(store.key("whatsapp", "pending", cid), "an agent's reply")
+        await redis.xadd(store.stream, {"conversation_id": cid, "type": "message"})
+        await gaps.record("no_match", cid, f"a question from {cid[:4]}", "en")
+    await redis.hset(store.key("whatsapp", "message", "wamid.1"), mapping={"conversation_id": gone})
+    await redis.hset(store.key("whatsapp", "message", "wamid.2"), mapping={"conversation_id": kept})
+
+    await erase_conversations(redis, prefix, [gone])
+
+    assert not await redis.exists(tracker_key(prefix, gone), store.key("whatsapp", "pending", gone))
+    assert not await redis.exists(store.key("whatsapp", "message", "wamid.1"))
+    assert [r["conversation_id"] for _, r in await redis.xrange(store.stream)] == [kept]
+    assert [r.text for r in await gaps.records()] == ["a question from rest"]
+    assert await redis.exists(tracker_key(prefix, kept), store.key("whatsapp", "message", "wamid.2")) == 2

@@ -21,7 +21,7 @@ from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
 from sanic import Blueprint, Sanic, response
 from sanic.request import Request
 from sanic.response import HTTPResponse
-from socketio import AsyncServer
+from socketio import AsyncRedisManager, AsyncServer
 
 from bot.channels.fail_open import handle_message
 from bot.channels.messages import MAX_TEXT_CHARS, chat_message
@@ -71,15 +71,26 @@ class WebChatInput(InputChannel):
                 "WEBCHAT_SESSION_SECRET); it signs web chat session ids"
             )
         return cls(
-            str(secret), credentials.get("socketio_path", "/socket.io"), credentials.get("cors_allowed_origins", "*")
+            str(secret),
+            credentials.get("socketio_path", "/socket.io"),
+            credentials.get("cors_allowed_origins", "*"),
+            credentials.get("redis_url") or None,
+            credentials.get("redis_channel") or "supportbot",
         )
 
     def __init__(
-        self, session_secret: str, socketio_path: str = "/socket.io", cors_allowed_origins: str | list[str] = "*"
+        self,
+        session_secret: str,
+        socketio_path: str = "/socket.io",
+        cors_allowed_origins: str | list[str] = "*",
+        redis_url: str | None = None,
+        redis_channel: str = "supportbot",
     ) -> None:
         self.session_secret = session_secret
         self.socketio_path = socketio_path
         self.cors_allowed_origins = cors_allowed_origins
+        self.redis_url = redis_url
+        self.redis_channel = redis_channel
         self.sio: AsyncServer | None = None
 
     def get_output_channel(self) -> OutputChannel | None:
@@ -87,7 +98,10 @@ class WebChatInput(InputChannel):
         return WebChatOutput(self.sio) if self.sio else None
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
-        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins)
+        manager = (
+            AsyncRedisManager(self.redis_url, channel=f"{self.redis_channel}:socketio") if self.redis_url else None
+        )
+        sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins, client_manager=manager)
         self.sio = sio
         webhook = _SocketBlueprint(sio, self.socketio_path, "webchat_webhook", __name__)
 

@@ -4,6 +4,7 @@ It reuses the sentence embedding the featurizer already put on the message and
 adds `kb: {"candidates": [{"article_id", "score", "matched"}, ...]}` to the parse
 data. What to do with the candidates (answer, offer choices, ask to rephrase,
 escalate) is decided by the action server, which knows the conversation.
+The index follows the article files while the server runs (bot/kb/live.py).
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.language_detector import LANGUAGE
 from bot.components.sentence_featurizer import FEATURIZER_ALIAS
-from bot.embeddings.encoder import get_encoder
-from bot.kb.index import KnowledgeIndex, load_or_build_index
+from bot.kb.live import LiveKnowledgeBase, shared_knowledge_base
 from bot.settings import Settings
 
 KB = "kb"
@@ -32,10 +32,10 @@ class KnowledgeBaseRetriever(GraphComponent):
     def get_default_config() -> dict[str, Any]:
         return {"top_k": 5, "featurizer": FEATURIZER_ALIAS}
 
-    def __init__(self, config: dict[str, Any], index: KnowledgeIndex) -> None:
+    def __init__(self, config: dict[str, Any], knowledge: LiveKnowledgeBase) -> None:
         self.top_k = int(config["top_k"])
         self.featurizer = str(config["featurizer"])
-        self.index = index
+        self.knowledge = knowledge
 
     @classmethod
     def create(
@@ -45,11 +45,10 @@ class KnowledgeBaseRetriever(GraphComponent):
         resource: Resource,
         execution_context: ExecutionContext,
     ) -> KnowledgeBaseRetriever:
-        settings = Settings.from_env()
-        index = load_or_build_index(settings.articles_dir, get_encoder(settings), settings.cache_dir)
-        return cls(config, index)
+        return cls(config, shared_knowledge_base(Settings.from_env(), with_index=True))
 
     def process(self, messages: list[Message]) -> list[Message]:
+        index = self.knowledge.index  # one version for the whole batch
         for message in messages:
             if not message.get(TEXT):
                 continue
@@ -57,6 +56,6 @@ class KnowledgeBaseRetriever(GraphComponent):
             if sentence is None:
                 raise RuntimeError(f"KnowledgeBaseRetriever needs the '{self.featurizer}' featurizer before it")
             language = (message.get(LANGUAGE) or {}).get("code")
-            candidates = self.index.search(sentence.features[0], language, self.top_k)
+            candidates = index.search(sentence.features[0], language, self.top_k)
             message.set(KB, {"candidates": [c.as_dict() for c in candidates]}, add_to_output=True)
         return messages

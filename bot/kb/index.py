@@ -15,6 +15,8 @@ Vectors are cached on disk keyed by the articles' content and the model.
 from __future__ import annotations
 
 import os
+import threading
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -22,6 +24,9 @@ import numpy as np
 
 from bot.embeddings.encoder import Encoder
 from bot.kb.articles import Article, article_files, content_hash, load_articles
+
+EMBED_BATCH = 64
+KEEP_INDEX_FILES = 8  # per model: older index files only serve as a source of unchanged vectors
 
 
 @dataclass(frozen=True)
@@ -60,10 +65,18 @@ class KnowledgeIndex:
                 texts.append(text)
         return ids, languages, texts
 
+    def centred(self, query: np.ndarray, language: str | None = None) -> np.ndarray:
+        """The query vector centred on `language`'s mean (unknown: all languages' mean), normalised."""
+        centre = self.language_means.get(language or "", self.overall_mean)
+        return _normalise(query.astype(np.float32) - centre)
+
+    def scores(self, query: np.ndarray, language: str | None = None) -> np.ndarray:
+        """Every article's score (in `self.ids` order) for a query vector in `language`."""
+        return self.centroids @ self.centred(query, language)
+
     def search(self, query: np.ndarray, language: str | None = None, k: int = 5) -> list[Candidate]:
         """Best `k` articles for a query vector in `language` (unknown: all languages' mean)."""
-        centre = self.language_means.get(language or "", self.overall_mean)
-        query = _normalise(query.astype(np.float32) - centre)
+        query = self.centred(query, language)
         scores = self.centroids @ query
         found = []
         for position in np.argsort(-scores)[:k]:
@@ -79,18 +92,70 @@ def index_cache_path(cache_dir: Path, articles_dir: Path, encoder: Encoder) -> P
     return cache_dir / "kb-index" / f"{encoder.key}-{key}.npz"
 
 
-def load_or_build_index(articles_dir: Path, encoder: Encoder, cache_dir: Path) -> KnowledgeIndex:
-    """Load the cached index for these articles and model, or build and cache it."""
+def known_vectors(cache_dir: Path, encoder: Encoder) -> dict[str, np.ndarray]:
+    """Vectors by text from this model's newest index file: an edit re-embeds only the texts it changed."""
+    for path in _newest_first((cache_dir / "kb-index").glob(f"{encoder.key}-*.npz")):
+        try:
+            cached = np.load(path, allow_pickle=False)
+            return dict(zip((str(t) for t in cached["texts"]), cached["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):  # removed or replaced meanwhile: try the next one
+            continue
+    return {}
+
+
+def embed_texts(
+    texts: list[str], encoder: Encoder, known: dict[str, np.ndarray], progress: Callable[[int], object] | None = None
+) -> np.ndarray:
+    """One vector per text, embedding only those not in `known` (which gains them); `progress(n)` after each batch."""
+    missing = list(dict.fromkeys(t for t in texts if t not in known))
+    for start in range(0, len(missing), EMBED_BATCH):
+        batch = missing[start : start + EMBED_BATCH]
+        known.update(zip(batch, encoder.encode(batch), strict=True))
+        if progress:
+            progress(len(batch))
+    if not texts:
+        return np.zeros((0, 0), dtype=np.float32)
+    return np.stack([known[t] for t in texts]).astype(np.float32)
+
+
+def save_index_file(path: Path, vectors: np.ndarray, texts: list[str]) -> None:
+    """Write atomically (a reader never sees a half-written index) and keep the newest few of this model's files."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+    with open(tmp, "wb") as out:
+        np.savez(out, vectors=vectors, texts=np.asarray(texts))
+    os.replace(tmp, path)
+    model_key = path.name.split("-", 1)[0]
+    for older in _newest_first(path.parent.glob(f"{model_key}-*.npz"))[KEEP_INDEX_FILES:]:
+        older.unlink(missing_ok=True)
+
+
+def _newest_first(paths: Iterable[Path]) -> list[Path]:
+    def mtime(path: Path) -> float:
+        try:
+            return path.stat().st_mtime
+        except OSError:  # removed meanwhile
+            return 0.0
+
+    return sorted(paths, key=mtime, reverse=True)
+
+
+def load_or_build_entries(
+    articles_dir: Path, encoder: Encoder, cache_dir: Path
+) -> tuple[np.ndarray, list[str], list[str], list[str]]:
+    """The raw vectors, article ids, languages and texts of every index entry (cached on disk)."""
     articles = load_articles(articles_dir)
     ids, languages, texts = KnowledgeIndex.entries(articles)
     path = index_cache_path(cache_dir, articles_dir, encoder)
     if path.exists():
         cached = np.load(path, allow_pickle=False)
         if list(cached["texts"]) == texts:
-            return KnowledgeIndex(cached["vectors"], ids, languages, texts)
-    vectors = encoder.encode(texts)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(f".{os.getpid()}.tmp.npz")
-    np.savez(tmp, vectors=vectors, texts=np.asarray(texts))
-    os.replace(tmp, path)  # atomic: a reader never sees a half-written index
-    return KnowledgeIndex(vectors, ids, languages, texts)
+            return cached["vectors"], ids, languages, texts
+    vectors = embed_texts(texts, encoder, known_vectors(cache_dir, encoder))
+    save_index_file(path, vectors, texts)
+    return vectors, ids, languages, texts
+
+
+def load_or_build_index(articles_dir: Path, encoder: Encoder, cache_dir: Path) -> KnowledgeIndex:
+    """Load the cached index for these articles and model, or build and cache it."""
+    return KnowledgeIndex(*load_or_build_entries(articles_dir, encoder, cache_dir))

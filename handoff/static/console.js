@@ -182,8 +182,10 @@
   async function act(path, body) {
     $("c-error").textContent = "";
     try {
-      await call("POST", `/api/conversations/${encodeURIComponent(state.selected)}/${path}`, body);
+      const result = await call("POST", `/api/conversations/${encodeURIComponent(state.selected)}/${path}`, body);
       await select(state.selected);
+      // A reply that waits (WhatsApp template outside 24 hours): say so, the agent must know.
+      if (result && result.delivered === false && result.reason) $("c-error").textContent = result.reason;
     } catch (err) {
       $("c-error").textContent = err.message;
     }
