@@ -38,7 +38,7 @@ class ActionAnswerFeedback(Action):
         helpful = (tracker.latest_message.get("intent") or {}).get("name") == "feedback_helpful"
         article_id, question = answered_question(tracker, next(tracker.get_latest_entity_values("kb_article"), None))
         if article_id:
-            await record_answer_feedback(store().redis, SETTINGS.redis_prefix, article_id, helpful)
+            await record_answer_feedback(store().redis, SETTINGS.redis_prefix, tracker.sender_id, article_id, helpful)
             if not helpful and question:
                 await record_unhelpful(
                     store().redis, SETTINGS.redis_prefix, tracker.sender_id, question, language, article_id

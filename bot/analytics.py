@@ -17,7 +17,8 @@ Definitions (the report repeats them):
 
 Keys (each starts with "<prefix>:stats:"):
   conversations              sorted set: conversation id -> time of its first message
-  conversation:<cid>         hash: first_at, channel, language, messages, rating
+  conversation:<cid>         hash: first_at, channel, language, messages, rating,
+                             feedback:<article id> -> helpful|unhelpful
   articles                   hash: <article id>:<answers|helpful|unhelpful> -> count
   complaints                 sorted set: "<cid>:<timestamp>" -> timestamp
 """
@@ -73,8 +74,15 @@ def record_event(pipe: Any, prefix: str, event: dict[str, Any]) -> None:
             pipe.hincrby(_key(prefix, "articles"), f"{article}:answers", 1)
 
 
-async def record_answer_feedback(redis: Redis, prefix: str, article_id: str, helpful: bool) -> None:
-    await redis.hincrby(_key(prefix, "articles"), f"{article_id}:{'helpful' if helpful else 'unhelpful'}", 1)
+async def record_answer_feedback(
+    redis: Redis, prefix: str, conversation_id: str, article_id: str, helpful: bool
+) -> None:
+    """A 👍/👎 on an answer: counted per article, and kept on the conversation (its latest vote per article)."""
+    vote = "helpful" if helpful else "unhelpful"
+    async with redis.pipeline(transaction=True) as pipe:
+        pipe.hincrby(_key(prefix, "articles"), f"{article_id}:{vote}", 1)
+        pipe.hset(_key(prefix, "conversation", conversation_id), f"feedback:{article_id}", vote)
+        await pipe.execute()
 
 
 async def record_rating(redis: Redis, prefix: str, conversation_id: str, rating: int) -> None:

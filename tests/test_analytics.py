@@ -69,8 +69,9 @@ async def test_report_counts_each_conversation_once_and_defines_each_metric(redi
     await store.claim(second.id, "anna")
     await store.close(second.id, "resolved", "anna")
     await store.open(escalation("c", NOW - 9 * DAY + 10, "low_confidence", "webchat", "ro"))
-    await record_answer_feedback(redis, prefix, "returns-how-to", helpful=True)
-    await record_answer_feedback(redis, prefix, "gift-cards", helpful=False)
+    await record_answer_feedback(redis, prefix, "a", "returns-how-to", helpful=True)
+    await record_answer_feedback(redis, prefix, "c", "gift-cards", helpful=False)
+    assert await redis.hget(f"{prefix}:stats:conversation:c", "feedback:gift-cards") == "unhelpful"
     await record_rating(redis, prefix, "a", 5)
     await record_rating(redis, prefix, "b", 2)
     with pytest.raises(ValueError):
