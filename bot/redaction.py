@@ -7,7 +7,8 @@
   Russia, the UK) with [phone];
 - any other run of 9 or more digits (account numbers, unusual phone formats) with [number].
 Order numbers (BC-1234567), prices, dates and short numbers stay: they help to read the question.
-`RedactingFilter` applies the same to log records.
+`install_log_redaction()` applies the same, and removes tokens and secrets, to every log
+record of the process (bot/__init__.py installs it in every process of ours).
 """
 
 from __future__ import annotations
@@ -54,12 +55,40 @@ def redact(text: str) -> str:
     return LONG_NUMBER.sub("[number]", text)
 
 
-class RedactingFilter(logging.Filter):
-    """A logging filter that redacts each record's message (formatted with its arguments)."""
+# Secrets that travel in URLs and headers (a logged request line, an error with its URL).
+SECRET_PARAM = re.compile(
+    r"\b(token|access_token|auth_token|session_token|hub\.verify_token|password|secret|signature)=([^&\s\"']+)",
+    re.IGNORECASE,
+)
+BEARER = re.compile(r"\bBearer\s+[\w.~+/=-]+", re.IGNORECASE)
 
-    def filter(self, record: logging.LogRecord) -> bool:
-        message = record.getMessage()
-        cleaned = redact(message)
+
+def redact_log_message(message: str) -> str:
+    """A log line without personal data and without secrets."""
+    message = SECRET_PARAM.sub(lambda m: f"{m.group(1)}=[secret]", message)
+    return redact(BEARER.sub("Bearer [secret]", message))
+
+
+def install_log_redaction() -> None:
+    """Redact every log record of this process, whichever logger or handler it goes through.
+
+    A record factory rather than a handler filter: Rasa, Sanic and aiohttp configure their
+    own handlers, and a filter on one handler would miss the others.
+    """
+    previous = logging.getLogRecordFactory()
+    if getattr(previous, "redacting", False):
+        return
+
+    def factory(*args: object, **kwargs: object) -> logging.LogRecord:
+        record = previous(*args, **kwargs)
+        try:
+            message = record.getMessage()
+        except Exception:  # a malformed record: leave it to logging's own error handling
+            return record
+        cleaned = redact_log_message(message)
         if cleaned != message:
             record.msg, record.args = cleaned, None
-        return True
+        return record
+
+    factory.redacting = True  # type: ignore[attr-defined]
+    logging.setLogRecordFactory(factory)

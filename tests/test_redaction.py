@@ -6,7 +6,7 @@ import logging
 
 import pytest
 
-from bot.redaction import RedactingFilter, redact
+from bot.redaction import redact, redact_log_message
 
 
 @pytest.mark.parametrize(
@@ -36,7 +36,19 @@ def test_what_helps_to_read_the_question_stays(text: str) -> None:
     assert redact(text) == text
 
 
-def test_log_records_are_redacted() -> None:
-    record = logging.LogRecord("x", logging.INFO, __file__, 1, "customer %s wrote", ("anna@example.org",), None)
-    assert RedactingFilter().filter(record)
-    assert record.getMessage() == "customer [email] wrote"
+def test_log_records_lose_personal_data_and_secrets(caplog: pytest.LogCaptureFixture) -> None:
+    import bot  # noqa: F401 - importing the package installs the redaction
+
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("sanic.access").info(
+            "GET /socket.io/?token=s3cr3t-abc&EIO=4 from customer %s", "anna@example.org"
+        )
+        logging.getLogger("aiohttp.client").warning("retrying with Authorization: Bearer EAAG.xyz-123")
+    assert [r.getMessage() for r in caplog.records] == [
+        "GET /socket.io/?token=[secret]&EIO=4 from customer [email]",
+        "retrying with Authorization: Bearer [secret]",
+    ]
+
+
+def test_secrets_in_urls_are_removed() -> None:
+    assert redact_log_message("hub.verify_token=abc&hub.challenge=42") == "hub.verify_token=[secret]&hub.challenge=42"
