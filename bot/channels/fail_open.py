@@ -5,6 +5,10 @@ the customer would see nothing. Every channel hands its messages to `handle_mess
 which waits at most TURN_TIMEOUT_S for the bot; when the turn fails, times out, or ends
 without a word while the bot owns the conversation, the customer is told honestly, the
 conversation is paused and an escalation (reason "bot_failure") joins the agents' queue.
+
+When Redis itself does not answer, nothing can be kept (not the message, not the queue):
+the customer is told so, in their message's language, and asked to write again;
+`handle_message` returns False so that a channel can also answer 503.
 """
 
 from __future__ import annotations
@@ -18,10 +22,12 @@ from typing import Any
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import OutputChannel, UserMessage
 from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
+from redis.exceptions import RedisError
 from sanic import Sanic
 
 from bot.business_hours import BusinessHours
 from bot.escalations import Escalation, EscalationStore, connect, conversation_turns
+from bot.language import choose_language
 from bot.messages import message as text_of
 from bot.settings import LANGUAGES, Settings
 
@@ -52,25 +58,45 @@ def _escalations(settings: Settings) -> EscalationStore:
     return _store
 
 
-async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> None:
-    """Let the bot answer `message`; if it cannot, fail open."""
+async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> bool:
+    """Let the bot answer `message`; if it cannot, fail open. False: Redis is down, nothing was kept."""
     output = CountingOutput(message.output_channel)
     message.output_channel = output
     try:
-        await asyncio.wait_for(on_new_message(message), TURN_TIMEOUT_S)
-        failure = None
-    except asyncio.TimeoutError:
-        failure = f"no answer within {TURN_TIMEOUT_S:.0f} s"
+        try:
+            await asyncio.wait_for(on_new_message(message), TURN_TIMEOUT_S)
+            failure = None
+        except asyncio.TimeoutError:
+            failure = f"no answer within {TURN_TIMEOUT_S:.0f} s"
+        except Exception as exc:
+            if _redis_down(exc):
+                raise
+            logger.exception("the bot failed on a message")
+            failure = type(exc).__name__
+        agent: Agent = Sanic.get_app().ctx.agent
+        if failure is None and output.sent:
+            return True
+        tracker = await agent.tracker_store.retrieve(message.sender_id)
+        if failure is None and tracker is not None and tracker.is_paused():
+            return True  # with people: the message waits for an agent, the bot says nothing
+        await fail_open(agent, message, output.inner, failure or "no answer from the bot")
+        return True
     except Exception as exc:
-        logger.exception("the bot failed on a message")
-        failure = type(exc).__name__
-    agent: Agent = Sanic.get_app().ctx.agent
-    if failure is None and output.sent:
-        return
-    tracker = await agent.tracker_store.retrieve(message.sender_id)
-    if failure is None and tracker is not None and tracker.is_paused():
-        return  # with people: the message waits for an agent, the bot says nothing
-    await fail_open(agent, message, output.inner, failure or "no answer from the bot")
+        if not _redis_down(exc):
+            raise
+        logger.error("Redis does not answer (%s): a customer's message could not be kept", type(exc).__name__)
+        language = choose_language(message.text or "", None, (message.metadata or {}).get("language")).language
+        await output.inner.send_response(message.sender_id, {"text": text_of("storage_unavailable", language)})
+        return False
+
+
+def _redis_down(exc: BaseException | None) -> bool:
+    """A Redis failure anywhere in the exception's chain (Rasa wraps some of them)."""
+    while exc is not None:
+        if isinstance(exc, RedisError):
+            return True
+        exc = exc.__cause__ or exc.__context__
+    return False
 
 
 async def fail_open(agent: Agent, message: UserMessage, output: OutputChannel, failure: str) -> None:

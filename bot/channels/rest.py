@@ -1,7 +1,9 @@
 """REST channel: POST /webhooks/rest/webhook {"sender": ..., "message": ...}.
 
 Like Rasa's own, but a malformed request gets 400 (Rasa's crashes into a 500),
-an oversized one 413, and each bot turn is one JSON object with its custom payload.
+an oversized one 413, a message that could not be kept because Redis is down 503
+(with the bot's apology in the body), and each bot turn is one JSON object with its
+custom payload.
 The conversation id is "rest:<sender>": a REST client names its own conversations
 and can never write into a web chat, Messenger or WhatsApp customer's conversation.
 """
@@ -57,7 +59,7 @@ class RestChannel(InputChannel):
             collector = JsonCollectingOutput()
             conversation_id = f"{REST_PREFIX}{sender}"
             message = UserMessage(text, collector, conversation_id, input_channel=self.name(), metadata=metadata)
-            await handle_message(on_new_message, message)
-            return response.json(collector.messages)
+            kept = await handle_message(on_new_message, message)
+            return response.json(collector.messages, status=200 if kept else 503)
 
         return webhook

@@ -1,0 +1,112 @@
+"""Faults survived with real processes: Redis restarted under a running assistant."""
+
+from __future__ import annotations
+
+import dataclasses
+import shutil
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import aiohttp
+import pytest
+import redis
+
+from bot.settings import Settings
+from bot.stack import Stack, free_port
+
+pytestmark = pytest.mark.e2e
+
+
+class RedisServer:
+    """A redis-server of the test's own, persisting every write (appendfsync always), as production should."""
+
+    def __init__(self, data_dir: Path) -> None:
+        self.port = free_port()
+        self.data_dir = data_dir
+        self.process: subprocess.Popen | None = None
+
+    @property
+    def url(self) -> str:
+        return f"redis://127.0.0.1:{self.port}/0"
+
+    def start(self) -> RedisServer:
+        server = shutil.which("redis-server") or "/usr/bin/redis-server"
+        self.process = subprocess.Popen(
+            [server, "--port", str(self.port), "--bind", "127.0.0.1", "--dir", str(self.data_dir),
+             "--appendonly", "yes", "--appendfsync", "always", "--save", ""],
+            stdout=subprocess.DEVNULL,
+        )  # fmt: skip
+        client = redis.Redis.from_url(self.url)
+        for _ in range(100):
+            try:
+                client.ping()
+                return self
+            except redis.ConnectionError:
+                time.sleep(0.05)
+        raise RuntimeError("the test's redis-server did not start")
+
+    def kill(self) -> None:
+        """A crash, not a clean shutdown: only what was written to the append-only file survives."""
+        assert self.process is not None
+        self.process.kill()
+        self.process.wait()
+
+
+@pytest.fixture(scope="module")
+def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.kill()
+
+
+@pytest.fixture(scope="module")
+def stack_on_own_redis(stack: Stack, own_redis: RedisServer, tmp_path_factory) -> Iterator[Stack]:
+    rasa_port = free_port()
+    settings: Settings = dataclasses.replace(
+        stack.settings,
+        redis_url=own_redis.url,
+        rasa_port=rasa_port,
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        action_server_port=free_port(),
+        agent_service_port=free_port(),
+    )
+    running = Stack(settings, stack.model, tmp_path_factory.mktemp("faults"), env=stack.env)
+    try:
+        running.start()
+        yield running
+    finally:
+        running.stop()
+
+
+async def say(http: aiohttp.ClientSession, stack: Stack, sender: str, text: str) -> tuple[int, list[dict[str, Any]]]:
+    url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
+    async with http.post(url, json={"sender": sender, "message": text}) as response:
+        return response.status, await response.json(content_type=None)
+
+
+async def test_redis_restarted_mid_conversation_loses_nothing_acknowledged(
+    stack_on_own_redis: Stack, own_redis: RedisServer, http: aiohttp.ClientSession
+) -> None:
+    stack, sender = stack_on_own_redis, "restart-redis"
+    status, first = await say(http, stack, sender, "Jak mogę zwrócić produkt?")
+    assert status == 200 and first[0]["custom"]["kb_article"] == "returns-how-to"
+
+    own_redis.kill()
+    status, during = await say(http, stack, sender, "Ile kosztuje dostawa?")
+    assert status == 503  # not acknowledged: the customer is told to write again
+    assert during and "techniczny" in during[0]["text"]  # honest, in the customer's language
+
+    own_redis.start()
+    status, after = await say(http, stack, sender, "Ile kosztuje dostawa kurierem?")
+    assert status == 200
+    assert any(m.get("custom", {}).get("kb_article") == "delivery-costs" for m in after), after
+    async with http.get(
+        f"{stack.settings.rasa_url}/conversations/rest:{sender}/tracker", params={"token": stack.settings.rasa_token}
+    ) as response:
+        events = (await response.json())["events"]
+    said = [e["text"] for e in events if e["event"] == "user"]
+    assert said == ["Jak mogę zwrócić produkt?", "Ile kosztuje dostawa kurierem?"]
+    assert events[-1]["event"] in ("bot", "action")
