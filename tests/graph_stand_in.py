@@ -4,7 +4,8 @@ It runs in its own thread and event loop for the whole test session (the Rasa se
 sends to it from another process). Each request is checked against the documented
 Send API / Cloud API shapes and limits: the path, the bearer token, the body. A request
 that breaks a rule gets Meta-style 400 and the problem is recorded, so tests assert
-`problems == []`. Tests can make the next matching requests fail (500, 429 + Retry-After).
+`problems == []`. Tests can make the next matching requests fail (500, 429 + Retry-After)
+or answer slowly.
 """
 
 from __future__ import annotations
@@ -136,6 +137,7 @@ class GraphStandIn:
         self.calls: list[Call] = []
         self._lock = threading.Lock()
         self._failures: list[tuple[Callable[[Call], bool], int, str | None]] = []
+        self._delays: list[tuple[Callable[[Call], bool], float]] = []
         self._ids = itertools.count(1)
         self._loop = asyncio.new_event_loop()
         self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
@@ -168,6 +170,11 @@ class GraphStandIn:
         """Answer the next `times` requests that match `when` with `status` (and Retry-After)."""
         with self._lock:
             self._failures.extend([(when, status, retry_after)] * times)
+
+    def slow_next(self, times: int, seconds: float, when: Callable[[Call], bool]) -> None:
+        """Answer the next `times` requests that match `when` only after `seconds` (a slow Meta)."""
+        with self._lock:
+            self._delays.extend([(when, seconds)] * times)
 
     def sent_to(self, recipient: str, successful: bool = True) -> list[Call]:
         with self._lock:
@@ -204,6 +211,12 @@ class GraphStandIn:
             call.problems.append(f"wrong phone number id {request.match_info['phone_number_id']}")
         call.problems += messenger_problems(body) if channel == "messenger" else whatsapp_problems(body)
         headers: dict[str, str] = {}
+        with self._lock:
+            delay = next((d for d in self._delays if d[0](call)), None)
+            if delay:
+                self._delays.remove(delay)
+        if delay:
+            await asyncio.sleep(delay[1])
         with self._lock:
             failure = next((f for f in self._failures if f[0](call)), None)
             if failure and not call.problems:

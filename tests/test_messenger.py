@@ -185,6 +185,28 @@ async def test_send_api_failures_are_retried_with_backoff_and_retry_after(
     assert attempts[1].at - attempts[0].at >= 0.4  # backoff, not a tight loop
 
 
+async def test_a_slow_or_failing_send_api_does_not_hold_up_other_customers(
+    stack: Stack, http: aiohttp.ClientSession, graph_api: GraphStandIn
+) -> None:
+    async def answer_time(psid: str) -> float:
+        started = time.monotonic()
+        delivery = messenger_delivery([messenger_text(psid, RETURNS_PL)])
+        assert (await post_webhook(http, stack, "messenger", delivery))[0] == 200
+        await graph_api.wait_for(psid, 1, timeout=30, what=is_text)
+        return time.monotonic() - started
+
+    usual = await answer_time(new_psid())  # how long an answer takes on this machine right now
+    slow, failing = new_psid(), new_psid()
+    graph_api.slow_next(3, 10.0, when=lambda c: c.recipient == slow)  # Meta answers this one after 10 s
+    graph_api.fail_next(20, 500, when=lambda c: c.recipient == failing)  # and this one never
+    for psid in (slow, failing):
+        await post_webhook(http, stack, "messenger", messenger_delivery([messenger_text(psid, RETURNS_PL)]))
+    await asyncio.sleep(0.5)  # both are waiting on Meta now
+    meanwhile = await answer_time(new_psid())
+    assert meanwhile < min(usual + 3.0, 9.0), (usual, meanwhile)  # not queued behind the 10 s waits
+    await graph_api.wait_for(slow, 1, timeout=40, what=is_text)  # the slow one is answered in the end
+
+
 # --- agents' replies and Messenger's windows -----------------------------------------------
 
 
