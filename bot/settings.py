@@ -41,6 +41,24 @@ class Settings:
     rasa_token: str = ""
     agent_session_hours: float = 8.0  # an agent's login lasts this long
     webchat_session_secret: str = ""
+    # At most this many customer messages per conversation in this many seconds ("0": no limit).
+    rate_limit: str = "30/60"
+
+    @property
+    def rate_limit_window(self) -> tuple[int, float] | None:
+        """(messages, seconds), or None when there is no limit."""
+        if self.rate_limit.strip() in ("", "0"):
+            return None
+        try:
+            messages, seconds = self.rate_limit.split("/")
+            limit = (int(messages), float(seconds))
+        except ValueError:
+            limit = (0, 0.0)
+        if limit[0] < 1 or limit[1] <= 0:
+            raise ValueError(
+                f"SUPPORTBOT_RATE_LIMIT must be like 30/60 (messages/seconds) or 0, got {self.rate_limit!r}"
+            )
+        return limit
 
     @property
     def state_dir(self) -> Path:
@@ -77,4 +95,5 @@ class Settings:
             rasa_token=env.get("RASA_TOKEN", ""),
             agent_session_hours=float(get("AGENT_SESSION_HOURS", defaults.agent_session_hours)),
             webchat_session_secret=env.get("WEBCHAT_SESSION_SECRET", ""),
+            rate_limit=get("SUPPORTBOT_RATE_LIMIT", defaults.rate_limit),
         )

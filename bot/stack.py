@@ -193,6 +193,7 @@ def process_env(settings: Settings) -> dict[str, str]:
             "SUPPORTBOT_THRESHOLDS": str(settings.thresholds_file),
             "SUPPORTBOT_HOST": settings.host,
             "SUPPORTBOT_REDIS_PREFIX": settings.redis_prefix,
+            "SUPPORTBOT_RATE_LIMIT": settings.rate_limit,
             "REDIS_URL": settings.redis_url,
             "REDIS_HOST": url.hostname or "127.0.0.1",
             "REDIS_PORT": str(url.port or 6379),

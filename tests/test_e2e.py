@@ -170,3 +170,22 @@ async def test_conversation_survives_a_restart_of_the_rasa_server(stack: Stack, 
     assert any(e.get("text") == "Dzień dobry, mam pytanie o dostawę" for e in state["events"])
     reply = await say(http, stack, sender, "ok")  # too short to detect: the conversation's language is kept
     assert reply[0]["text"].startswith("Dobrze")
+
+
+async def test_a_conversation_over_the_rate_limit_is_asked_to_slow_down(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    limit, _seconds = stack.settings.rate_limit_window
+    flooding, calm = new_sender(), new_sender()
+    url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
+    statuses = []
+    for index in range(limit + 2):
+        async with http.post(url, json={"sender": flooding, "message": f"Dzień dobry {index}"}) as response:
+            statuses.append(response.status)
+            body = await response.json()
+    assert statuses[:limit] == [200] * limit
+    assert statuses[limit:] == [429, 429]
+    assert body[0]["text"].startswith("Wysyłasz wiadomości szybciej")  # polite, in the customer's language
+    said = [e["text"] for e in (await tracker(http, stack, f"rest:{flooding}"))["events"] if e["event"] == "user"]
+    assert len(said) == limit  # what was refused never reached the bot
+    assert (await say(http, stack, calm, "Jak mogę zwrócić produkt?"))[-1]["custom"]["kb_article"] == "returns-how-to"

@@ -7,8 +7,9 @@ without a word while the bot owns the conversation, the customer is told honestl
 conversation is paused and an escalation (reason "bot_failure") joins the agents' queue.
 
 When Redis itself does not answer, nothing can be kept (not the message, not the queue):
-the customer is told so, in their message's language, and asked to write again;
-`handle_message` returns False so that a channel can also answer 503.
+the customer is told so, in their message's language, and asked to write again.
+A conversation over the rate limit (bot/channels/rate_limit.py) is asked to slow down.
+`handle_message` says which of these happened, so that a channel can answer 503 or 429.
 """
 
 from __future__ import annotations
@@ -17,7 +18,7 @@ import asyncio
 import datetime as dt
 import logging
 from collections.abc import Awaitable, Callable
-from typing import Any
+from typing import Any, Literal
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import OutputChannel, UserMessage
@@ -26,6 +27,7 @@ from redis.exceptions import RedisError
 from sanic import Sanic
 
 from bot.business_hours import BusinessHours
+from bot.channels.rate_limit import over_limit
 from bot.escalations import Escalation, EscalationStore, connect, conversation_turns
 from bot.language import choose_language
 from bot.messages import message as text_of
@@ -33,6 +35,7 @@ from bot.settings import LANGUAGES, Settings
 
 logger = logging.getLogger(__name__)
 TURN_TIMEOUT_S = 20.0
+Outcome = Literal["handled", "rate_limited", "unavailable"]
 _store: EscalationStore | None = None
 
 
@@ -58,11 +61,18 @@ def _escalations(settings: Settings) -> EscalationStore:
     return _store
 
 
-async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> bool:
-    """Let the bot answer `message`; if it cannot, fail open. False: Redis is down, nothing was kept."""
+async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]], message: UserMessage) -> Outcome:
+    """Let the bot answer `message`; if it cannot, fail open."""
     output = CountingOutput(message.output_channel)
     message.output_channel = output
+    settings = Settings.from_env()
     try:
+        limit = settings.rate_limit_window
+        if limit and await over_limit(_escalations(settings).redis, settings.redis_prefix, message.sender_id, *limit):
+            logger.warning("a conversation is over the rate limit of %s messages per %s s", *limit)
+            slow_down = text_of("rate_limited", _language(message))
+            await output.inner.send_response(message.sender_id, {"text": slow_down})
+            return "rate_limited"
         try:
             await asyncio.wait_for(on_new_message(message), TURN_TIMEOUT_S)
             failure = None
@@ -75,19 +85,24 @@ async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]]
             failure = type(exc).__name__
         agent: Agent = Sanic.get_app().ctx.agent
         if failure is None and output.sent:
-            return True
+            return "handled"
         tracker = await agent.tracker_store.retrieve(message.sender_id)
         if failure is None and tracker is not None and tracker.is_paused():
-            return True  # with people: the message waits for an agent, the bot says nothing
+            return "handled"  # with people: the message waits for an agent, the bot says nothing
         await fail_open(agent, message, output.inner, failure or "no answer from the bot")
-        return True
+        return "handled"
     except Exception as exc:
         if not _redis_down(exc):
             raise
         logger.error("Redis does not answer (%s): a customer's message could not be kept", type(exc).__name__)
-        language = choose_language(message.text or "", None, (message.metadata or {}).get("language")).language
-        await output.inner.send_response(message.sender_id, {"text": text_of("storage_unavailable", language)})
-        return False
+        apology = text_of("storage_unavailable", _language(message))
+        await output.inner.send_response(message.sender_id, {"text": apology})
+        return "unavailable"
+
+
+def _language(message: UserMessage) -> str:
+    """The message's own language (the conversation's is in Redis, which may not answer)."""
+    return choose_language(message.text or "", None, (message.metadata or {}).get("language")).language
 
 
 def _redis_down(exc: BaseException | None) -> bool:

@@ -1,8 +1,9 @@
 """REST channel: POST /webhooks/rest/webhook {"sender": ..., "message": ...}.
 
 Like Rasa's own, but a malformed request gets 400 (Rasa's crashes into a 500),
-an oversized one 413, a message that could not be kept because Redis is down 503
-(with the bot's apology in the body), and each bot turn is one JSON object with its
+an oversized one 413, a conversation over the rate limit 429 and a message that could
+not be kept because Redis is down 503 (each with the bot's polite answer in the body),
+and each bot turn is one JSON object with its
 custom payload.
 The conversation id is "rest:<sender>": a REST client names its own conversations
 and can never write into a web chat, Messenger or WhatsApp customer's conversation.
@@ -25,6 +26,7 @@ from bot.channels.messages import MAX_TEXT_CHARS, JsonCollectingOutput
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
 REST_PREFIX = "rest:"
+STATUS = {"handled": 200, "rate_limited": 429, "unavailable": 503}
 
 
 class RestChannel(InputChannel):
@@ -59,7 +61,7 @@ class RestChannel(InputChannel):
             collector = JsonCollectingOutput()
             conversation_id = f"{REST_PREFIX}{sender}"
             message = UserMessage(text, collector, conversation_id, input_channel=self.name(), metadata=metadata)
-            kept = await handle_message(on_new_message, message)
-            return response.json(collector.messages, status=200 if kept else 503)
+            outcome = await handle_message(on_new_message, message)
+            return response.json(collector.messages, status=STATUS[outcome])
 
         return webhook
