@@ -10,6 +10,7 @@ from pathlib import Path
 
 import aiohttp
 from aiohttp import WSMsgType, web
+from aiohttp.abc import AbstractAccessLogger
 
 from bot.conversations import conversation_exists
 from bot.escalations import EscalationStore, TransitionError, connect
@@ -203,15 +204,24 @@ def create_app(settings: Settings) -> web.Application:
     return app
 
 
+class PathOnlyAccessLogger(AbstractAccessLogger):
+    """One line per request with the path only: no query strings (web chat tokens), no bodies, no headers."""
+
+    def log(self, request: web.BaseRequest, response: web.StreamResponse, time: float) -> None:
+        self.logger.info(
+            "%s %s -> %s, %s bytes, %.1f ms", request.method, request.path, response.status, response.body_length,
+            time * 1000,
+        )  # fmt: skip
+
+
 def main() -> None:
     settings = Settings.from_env()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(levelname)s %(message)s")
-    # The access log records the path only: no query strings (web chat tokens), no bodies.
     web.run_app(
         create_app(settings),
         host=settings.host,
         port=settings.agent_service_port,
-        access_log_format='"%m %U" %s %b %Tf',
+        access_log_class=PathOnlyAccessLogger,
     )
 
 

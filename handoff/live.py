@@ -55,10 +55,13 @@ class LiveHub:
     async def run(self) -> None:
         """Follow the stream until cancelled; a Redis outage pauses the updates, not the service."""
         self.open_conversations = {e.conversation_id for e in await self.store.queue()}
-        last_id = "$"
+        # A real id, not "$": after an error, records written meanwhile are read, not skipped.
+        newest = await self.redis.xrevrange(self.store.stream, count=1)
+        last_id = newest[0][0] if newest else "0-0"
         while True:
             try:
-                batches = await self.redis.xread({self.store.stream: last_id}, block=5000, count=200)
+                # Block for less than the client's socket timeout (5 s), or every idle wait is an error.
+                batches = await self.redis.xread({self.store.stream: last_id}, block=2000, count=200)
             except asyncio.CancelledError:
                 raise
             except Exception as exc:

@@ -35,6 +35,7 @@ from sanic.response import HTTPResponse
 from bot.channels.delivery_window import decide, last_customer_message, record_customer_message
 from bot.channels.fail_open import handle_message
 from bot.channels.graph_api import GraphClient
+from bot.channels.messages import MAX_TEXT_CHARS
 from bot.channels.rendering import Answer
 from bot.escalations import connect
 from bot.messages import message as text_of
@@ -42,6 +43,7 @@ from bot.settings import LANGUAGES, Settings
 
 logger = logging.getLogger(__name__)
 SEEN_TTL_S = 7 * 24 * 3600  # Meta redelivers for up to a few days
+MAX_BODY_BYTES = 1024 * 1024  # Meta's deliveries are a few kB; a batch of many stays far below
 
 
 class UndeliverableError(RuntimeError):
@@ -198,7 +200,7 @@ class MetaInput(InputChannel):
             await self.reply_unsupported(inbound, output)
         else:
             message = UserMessage(
-                inbound.text,
+                inbound.text[:MAX_TEXT_CHARS],  # longer than any channel allows: the bot reads the start
                 output,
                 inbound.conversation_id,
                 input_channel=self.name(),
@@ -253,6 +255,8 @@ class MetaInput(InputChannel):
             if self.config is None:
                 return response.json({"error": f"the {name} channel is not configured"}, status=404)
             body = request.body or b""
+            if len(body) > MAX_BODY_BYTES:
+                return response.json({"error": f"deliveries are at most {MAX_BODY_BYTES} bytes"}, status=413)
             if not valid_signature(self.config.app_secret, body, request.headers.get("X-Hub-Signature-256")):
                 logger.warning("%s webhook: refused a delivery with a missing or wrong signature", name)
                 return response.json({"error": "missing or invalid X-Hub-Signature-256"}, status=403)
