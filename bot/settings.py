@@ -43,6 +43,11 @@ class Settings:
     webchat_session_secret: str = ""
     # At most this many customer messages per conversation in this many seconds ("0": no limit).
     rate_limit: str = "30/60"
+    # Threads each serving process gives torch and TensorFlow for one message. More than
+    # one makes every message slower as soon as two messages (or anything else) share
+    # the cores: measured 61 ms with 1 thread, 966 ms with 2, per embedding on a busy
+    # 2-core machine (README "Speed figures").
+    threads_per_message: int = 1
 
     @property
     def rate_limit_window(self) -> tuple[int, float] | None:
@@ -96,4 +101,5 @@ class Settings:
             agent_session_hours=float(get("AGENT_SESSION_HOURS", defaults.agent_session_hours)),
             webchat_session_secret=env.get("WEBCHAT_SESSION_SECRET", ""),
             rate_limit=get("SUPPORTBOT_RATE_LIMIT", defaults.rate_limit),
+            threads_per_message=int(get("SUPPORTBOT_THREADS_PER_MESSAGE", defaults.threads_per_message)),
         )

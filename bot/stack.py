@@ -219,6 +219,18 @@ def process_env(settings: Settings) -> dict[str, str]:
     return env
 
 
+def serving_env(settings: Settings) -> dict[str, str]:
+    """What the serving processes get on top of process_env: few threads per message (see Settings)."""
+    threads = str(settings.threads_per_message)
+    return {
+        "SUPPORTBOT_THREADS_PER_MESSAGE": threads,
+        "OMP_NUM_THREADS": threads,  # torch's intra-op threads (the sentence embedding)
+        "MKL_NUM_THREADS": threads,
+        "TF_INTRA_OP_PARALLELISM_THREADS": threads,  # Rasa configures TensorFlow (DIET) from these
+        "TF_INTER_OP_PARALLELISM_THREADS": threads,
+    }
+
+
 @dataclass
 class Stack:
     """The running assistant: Rasa server, action server and agent service."""
@@ -266,7 +278,7 @@ class Stack:
         }
 
     def start(self, names: tuple[str, ...] = ("actions", "rasa", "agent-service"), timeout: float = 240) -> None:
-        env = {**process_env(self.settings), **self.env}
+        env = {**process_env(self.settings), **serving_env(self.settings), **self.env}
         self.log_dir.mkdir(parents=True, exist_ok=True)
         for name in names:
             out = open(self.log_dir / f"{name}.log", "ab")  # noqa: SIM115 - lives as long as the process
