@@ -13,11 +13,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import dataclasses
 import json
-import secrets
-import statistics
-import subprocess
 import tempfile
 import time
 from pathlib import Path
@@ -27,42 +23,15 @@ import aiohttp
 import socketio
 from tqdm import tqdm
 
-from bot.escalations import connect
+from bot.bench.common import agent_token, bench_settings, cleanup, commit, cpu_count, percentiles
 from bot.settings import Settings
-from bot.stack import Stack, ensure_trained, free_port, process_env, with_secrets
-from handoff.accounts import AccountError, Accounts
+from bot.stack import Stack, ensure_trained, process_env
 
-DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
-ALWAYS_OPEN = "timezone: UTC\nholidays: []\nweekly:\n" + "".join(f'  {d}: ["00:00", "23:59:59"]\n' for d in DAYS)
 TARGET_MS = 250.0
 
 
-def percentiles(values: list[float]) -> dict[str, float]:
-    ordered = sorted(values)
-
-    def at(q: float) -> float:
-        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
-
-    return {
-        "n": len(values),
-        "p50": at(0.5),
-        "p95": at(0.95),
-        "p99": at(0.99),
-        "max": round(ordered[-1], 1),
-        "mean": round(statistics.fmean(values), 1),
-    }
-
-
 async def _console(http: aiohttp.ClientSession, base: str, settings: Settings) -> tuple[str, Any]:
-    redis = connect(settings.redis_url)
-    try:
-        await Accounts(redis, settings.redis_prefix, 3600).create("bench", "bench-password-" + "x" * 8, "agent")
-    except AccountError:
-        pass
-    finally:
-        await redis.close()
-    async with http.post(base + "/api/login", json={"username": "bench", "password": "bench-password-" + "x" * 8}) as r:
-        token = (await r.json())["token"]
+    token = await agent_token(http, base, settings)
     ws = await http.ws_connect(base + "/api/ws", headers={"Authorization": f"Bearer {token}"})
     await ws.receive_json()  # hello
     return token, ws
@@ -155,44 +124,20 @@ def main(argv: list[str]) -> int:
     parser.add_argument("--out", type=Path, default=Path("docs/bench"))
     args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
-        hours = Path(tmp) / "hours.yml"
-        hours.write_text(ALWAYS_OPEN)
-        rasa_port = free_port()
-        settings = with_secrets(
-            dataclasses.replace(
-                Settings.from_env(),
-                redis_prefix="bench" + secrets.token_hex(4),
-                rasa_port=rasa_port,
-                rasa_url=f"http://127.0.0.1:{rasa_port}",
-                action_server_port=free_port(),
-                agent_service_port=free_port(),
-                business_hours_file=hours,
-            )
-        )
+        settings = bench_settings(Path(tmp))
         stack = Stack(settings, ensure_trained(settings, process_env(settings)), Path(tmp) / "logs")
         try:
             stack.start()
             results = asyncio.run(measure(settings, args.rounds, args.replies))
         finally:
             stack.stop()
-            _cleanup(settings)
-    commit = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    cpus = subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+            cleanup(settings)
     results.update(
         rounds=args.rounds,
         replies=args.replies,
-        commit=commit or "unknown",
+        commit=commit(),
         when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        machine=f"{cpus} CPU cores",
+        machine=f"{cpu_count()} CPU cores",
     )
     report(results, args.out)
     return 0
-
-
-def _cleanup(settings: Settings) -> None:
-    import redis
-
-    client = redis.Redis.from_url(settings.redis_url)
-    for key in client.scan_iter(f"{settings.redis_prefix}:*"):
-        client.delete(key)
-    client.close()

@@ -1,0 +1,108 @@
+"""What the benchmarks share: their own stack (free ports, own Redis prefix, always-open
+hours), an agent login, percentiles and what produced the figures."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import secrets
+import statistics
+import subprocess
+import time
+from pathlib import Path
+
+import aiohttp
+
+from bot.escalations import connect
+from bot.settings import Settings
+from bot.stack import free_port, with_secrets
+from handoff.accounts import AccountError, Accounts
+
+DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
+ALWAYS_OPEN = "timezone: UTC\nholidays: []\nweekly:\n" + "".join(f'  {d}: ["00:00", "23:59:59"]\n' for d in DAYS)
+BENCH_AGENT = ("bench", "bench-password-" + "x" * 8)
+
+
+def percentiles(values: list[float]) -> dict[str, float]:
+    """n, p50, p95, p99, max and mean (nearest rank, rounded to 0.1); {"n": 0} when empty."""
+    if not values:
+        return {"n": 0}
+    ordered = sorted(values)
+
+    def at(q: float) -> float:
+        return round(ordered[min(len(ordered) - 1, int(q * len(ordered)))], 1)
+
+    return {
+        "n": len(values),
+        "p50": at(0.5),
+        "p95": at(0.95),
+        "p99": at(0.99),
+        "max": round(ordered[-1], 1),
+        "mean": round(statistics.fmean(values), 1),
+    }
+
+
+def bench_settings(tmp: Path) -> Settings:
+    """Settings of a stack of our own: free ports, a fresh Redis prefix, hours always open."""
+    hours = tmp / "hours.yml"
+    hours.write_text(ALWAYS_OPEN)
+    rasa_port = free_port()
+    return with_secrets(
+        dataclasses.replace(
+            Settings.from_env(),
+            redis_prefix="bench" + secrets.token_hex(4),
+            rasa_port=rasa_port,
+            rasa_url=f"http://127.0.0.1:{rasa_port}",
+            action_server_port=free_port(),
+            agent_service_port=free_port(),
+            business_hours_file=hours,
+        )
+    )
+
+
+def cleanup(settings: Settings) -> None:
+    """Delete every Redis key under the benchmark's own prefix."""
+    import redis
+
+    client = redis.Redis.from_url(settings.redis_url)
+    for key in client.scan_iter(f"{settings.redis_prefix}:*"):
+        client.delete(key)
+    client.close()
+
+
+async def agent_token(http: aiohttp.ClientSession, base: str, settings: Settings) -> str:
+    """Create the benchmark's agent account (once) and log it in; returns the bearer token."""
+    redis = connect(settings.redis_url)
+    username, password = BENCH_AGENT
+    try:
+        await Accounts(redis, settings.redis_prefix, 3600).create(username, password, "agent")
+    except AccountError:
+        pass
+    finally:
+        await redis.close()
+    async with http.post(base + "/api/login", json={"username": username, "password": password}) as r:
+        return (await r.json())["token"]
+
+
+def commit() -> str:
+    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    return out or "unknown"
+
+
+def uncommitted_changes() -> bool | None:
+    result = subprocess.run(
+        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=False
+    )
+    return bool(result.stdout.strip()) if result.returncode == 0 else None
+
+
+def cpu_count() -> str:
+    return subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
+
+
+def utc_now() -> str:
+    return time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime())
+
+
+def load_average() -> list[float]:
+    return [round(x, 2) for x in os.getloadavg()]

@@ -1,0 +1,186 @@
+"""`bot/assistant calibrate`: the knowledge-base thresholds, computed from data.
+
+Data (never the held-out set):
+- in-scope: every article title and sample question, k-fold cross-validated
+  (each is searched in an index built without it);
+- out-of-scope: nlu_data's `out_of_scope` examples, searched in the full index.
+Each is searched as production does (its detected language, the index's scoring)
+and the decision of bot/kb/decision.py is applied for every pair of thresholds
+on a grid. The pair with the best mean utility is written to the thresholds
+file. Utility of one message (UTILITY below): the right article answered +1,
+offered among two +0.5 (one more click), a wrong article answered -1, two wrong
+ones offered -0.5, an out-of-scope message answered -1 (offered: -0.5), and
+asking to rephrase 0.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import yaml
+from sklearn.model_selection import KFold
+from tqdm import tqdm
+
+from bot.embeddings.encoder import get_encoder
+from bot.eval import plots
+from bot.eval.run_info import run_info
+from bot.kb.decision import Thresholds, decide
+from bot.kb.index import KnowledgeIndex, load_or_build_entries
+from bot.language import choose_language
+from bot.settings import Settings
+
+UTILITY = {
+    ("in_scope", "answer", True): 1.0,
+    ("in_scope", "choose", True): 0.5,
+    ("in_scope", "answer", False): -1.0,
+    ("in_scope", "choose", False): -0.5,
+    ("out_of_scope", "answer", False): -1.0,
+    ("out_of_scope", "choose", False): -0.5,
+}
+ANSWER_GRID = np.round(np.arange(0.0, 0.501, 0.005), 3)
+MARGIN_GRID = np.round(np.arange(0.0, 0.1001, 0.0025), 4)
+
+
+@dataclass(frozen=True)
+class Searched:
+    """One calibration message: its two best candidates and which articles are right."""
+
+    kind: str  # in_scope or out_of_scope
+    candidates: list[dict]
+    right: frozenset[str]
+
+
+def out_of_scope_examples(nlu_dir: Path) -> list[str]:
+    texts = []
+    for path in sorted(nlu_dir.glob("*.yml")):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+            if block.get("intent") == "out_of_scope":
+                texts += [line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")]
+    return texts
+
+
+def cross_validated(
+    vectors: np.ndarray, ids: list[str], languages: list[str], texts: list[str], folds: int, seed: int
+) -> list[Searched]:
+    queries = [choose_language(text, None, hint).language for text, hint in zip(texts, languages, strict=True)]
+    searched = []
+    splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(texts)
+    for train, test in tqdm(list(splits), desc="cross-validation folds", unit="fold"):
+        index = KnowledgeIndex(vectors[train], [ids[i] for i in train], [languages[i] for i in train],
+                               [texts[i] for i in train])  # fmt: skip
+        for i in test:
+            candidates = [c.as_dict() for c in index.search(vectors[i], queries[i], k=2)]
+            searched.append(Searched("in_scope", candidates, frozenset({ids[i]})))
+    return searched
+
+
+def utility(searched: list[Searched], thresholds: Thresholds) -> float:
+    total = 0.0
+    for item in searched:
+        decision = decide(item.candidates, thresholds)
+        if decision.kind == "no_match":
+            continue
+        right = any(c["article_id"] in item.right for c in decision.articles)
+        total += UTILITY[(item.kind, decision.kind, right)]
+    return total / len(searched)
+
+
+def rates(searched: list[Searched], thresholds: Thresholds) -> dict[str, float]:
+    in_scope = [s for s in searched if s.kind == "in_scope"]
+    oos = [s for s in searched if s.kind == "out_of_scope"]
+    decisions = [(s, decide(s.candidates, thresholds)) for s in in_scope]
+    answered = [(s, d) for s, d in decisions if d.kind != "no_match"]
+    choices = [(s, d) for s, d in decisions if d.kind == "choose"]
+    return {
+        "answered_or_offered": len(answered) / len(in_scope),
+        "right_article_first": sum(s.candidates[0]["article_id"] in s.right for s in in_scope) / len(in_scope),
+        "answered_right": sum(d.kind == "answer" and d.articles[0]["article_id"] in s.right for s, d in decisions)
+        / len(in_scope),
+        "offered_choice": len(choices) / len(in_scope),
+        "choice_rescued_wrong_first": sum(
+            s.candidates[0]["article_id"] not in s.right and s.candidates[1]["article_id"] in s.right
+            for s, _ in choices
+        )
+        / max(len(choices), 1),
+        "out_of_scope_held_back": sum(decide(s.candidates, thresholds).kind == "no_match" for s in oos) / len(oos),
+    }
+
+
+def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], info: dict, sizes: dict) -> None:
+    text = f"""\
+# Knowledge-base decision thresholds on the retriever's score (cosine with an
+# article's centroid after centring on the language mean; see bot/kb/index.py).
+# Written by `bot/assistant calibrate` (bot/eval/calibrate.py); do not tune by hand.
+# Computed {info['date']} at commit {info['commit']}, embedding model {Path(info['embedding_model']).name}:
+# {sizes['folds']}-fold cross-validation over the articles' {sizes['in_scope']} titles and sample
+# questions, plus nlu_data's {sizes['out_of_scope']} out-of-scope examples (never the held-out set).
+# Chosen by the best mean utility over a grid (right answer +1, right article among
+# two offered +0.5, wrong answer -1, two wrong offered -0.5, out-of-scope answered -1,
+# asking to rephrase 0). At these values:
+#   {100 * figures['answered_or_offered']:.1f}% of questions are answered or offered a choice; right article first
+#   {100 * figures['right_article_first']:.1f}%, answered right at once {100 * figures['answered_right']:.1f}%;
+#   {100 * figures['offered_choice']:.1f}% get two buttons, and {100 * figures['choice_rescued_wrong_first']:.1f}% \
+of those would have shown a wrong article first;
+#   {100 * figures['out_of_scope_held_back']:.1f}% of out-of-scope messages are held back (DIET's out_of_scope
+#   intent is the first guard).
+answer: {chosen.answer}
+choose_margin: {chosen.choose_margin}
+"""
+    path.write_text(text, encoding="utf-8")
+
+
+def main(settings: Settings, argv: list[str]) -> int:
+    parser = argparse.ArgumentParser(prog="bot/assistant calibrate", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
+    parser.add_argument("--folds", type=int, default=5)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--out", type=Path, default=settings.thresholds_file, help="thresholds file to write")
+    parser.add_argument("--dry-run", action="store_true", help="print the result, do not write the thresholds")
+    args = parser.parse_args(argv)
+    encoder = get_encoder(settings)
+    vectors, ids, languages, texts = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
+    searched = cross_validated(vectors, ids, languages, texts, args.folds, args.seed)
+    full_index = KnowledgeIndex(vectors, ids, languages, texts)
+    oos_texts = out_of_scope_examples(settings.project_dir / "nlu_data" / "nlu")
+    for text, vector in zip(oos_texts, encoder.encode(oos_texts), strict=True):
+        language = choose_language(text, None).language
+        candidates = [c.as_dict() for c in full_index.search(vector, language, k=2)]
+        searched.append(Searched("out_of_scope", candidates, frozenset()))
+
+    best, best_utility = None, -np.inf
+    for answer in tqdm(ANSWER_GRID, desc="threshold grid", unit="answer value"):
+        for margin in MARGIN_GRID:
+            value = utility(searched, Thresholds(float(answer), float(margin)))
+            if value > best_utility + 1e-12:
+                best, best_utility = Thresholds(float(answer), float(margin)), value
+    assert best is not None
+    figures = rates(searched, best)
+    curve: dict[str, list[float]] = {"answer_threshold": [], "mean_utility": []}
+    for answer in ANSWER_GRID:
+        at = Thresholds(float(answer), best.choose_margin)
+        curve["answer_threshold"].append(float(answer))
+        curve["mean_utility"].append(utility(searched, at))
+        for name, value in rates(searched, at).items():
+            if name != "right_article_first":
+                curve.setdefault(name, []).append(value)
+    out_dir = settings.project_dir / "docs" / "eval"
+    out_dir.mkdir(parents=True, exist_ok=True)
+    plots.rate_curve(curve, "answer_threshold", "Calibration (cross-validated sample questions, out-of-scope examples)",
+                     out_dir / "calibration.png", {f"chosen {best.answer}": best.answer})  # fmt: skip
+    info = run_info(settings, None, encoder.location, settings.project_dir / "bot" / "eval" / "heldout.yml")
+    sizes = {"folds": args.folds, "in_scope": len(texts), "out_of_scope": len(oos_texts)}
+    result = {"run": info, "sizes": sizes, "chosen": best.__dict__, "mean_utility": best_utility, "figures": figures,
+              "utility": {"|".join(map(str, k)): v for k, v in UTILITY.items()}, "curve": curve,
+              "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
+    (out_dir / "calibration.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+    print(f"==> answer {best.answer}, choose_margin {best.choose_margin} (mean utility {best_utility:.3f})")
+    print("    " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in figures.items()))
+    if not args.dry_run:
+        write_thresholds(args.out, best, figures, info, sizes)
+        print(f"==> wrote {args.out}")
+    return 0

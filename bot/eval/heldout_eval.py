@@ -1,0 +1,125 @@
+"""Figures on the held-out set from the bot's replies (pure functions, no model)."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import numpy as np
+
+from bot.eval.bot_reply import BotReply
+from bot.eval.heldout import HUMAN, HUMAN_INTENTS, OUT_OF_SCOPE, TAGS, HeldOutMessage
+from bot.eval.metrics import BinaryScores, mean, recall_at_k, reciprocal_rank
+from bot.language import detect
+
+Pair = tuple[HeldOutMessage, BotReply]
+OUTCOMES = ("answer right", "answer wrong", "choice with right", "choice without right", "rephrase",
+            "out-of-scope reply", "human", "other")  # fmt: skip
+
+
+def outcome(message: HeldOutMessage, reply: BotReply) -> str:
+    """The bot's reply to the message, judged against the label."""
+    if reply.kind == "answer":
+        return "answer right" if reply.articles[0] in message.expected else "answer wrong"
+    if reply.kind == "choose":
+        return "choice with right" if set(reply.articles) & set(message.expected) else "choice without right"
+    return {"rephrase": "rephrase", "out_of_scope": "out-of-scope reply", "human": "human"}.get(reply.kind, "other")
+
+
+def retrieval(pairs: Sequence[Pair]) -> dict[str, object]:
+    ranked = [([c["article_id"] for c in r.candidates], set(m.expected)) for m, r in pairs]
+    return {
+        "n": len(ranked),
+        "recall@1": mean([recall_at_k(ids, rel, 1) for ids, rel in ranked]),
+        "recall@3": mean([recall_at_k(ids, rel, 3) for ids, rel in ranked]),
+        "mrr@5": mean([reciprocal_rank(ids[:5], rel) for ids, rel in ranked]),
+    }
+
+
+def cross_language(message: HeldOutMessage, languages_of: dict[str, list[str]]) -> bool:
+    """The best expected article does not exist in the message's language."""
+    return message.kind == "article" and message.language not in languages_of.get(message.expected[0], [])
+
+
+def language_detection(pairs: Sequence[Pair]) -> dict[str, object]:
+    """bot.language.detect on messages of three words or more (mixed and transliterated ones left out)."""
+    eligible = [m for m, _ in pairs if not m.short and not {"mixed", "translit"} & set(m.tags)]
+    wrong = [m for m in eligible if detect(m.text).language != m.language]
+    return {
+        "n": len(eligible),
+        "accuracy": 1 - len(wrong) / len(eligible) if eligible else None,
+        "wrong": [{"text": m.text, "expected": m.language, "detected": detect(m.text).language} for m in wrong],
+    }
+
+
+def summary(pairs: Sequence[Pair], languages_of: dict[str, list[str]]) -> dict[str, object]:
+    articles = [(m, r) for m, r in pairs if m.kind == "article"]
+    outcomes = [outcome(m, r) for m, r in articles]
+    escalation = BinaryScores.of([m.kind == HUMAN for m, _ in pairs], [r.kind == "human" for _, r in pairs])
+    oos = [(m, r) for m, r in pairs if m.kind == OUT_OF_SCOPE]
+    return {
+        "messages": len(pairs),
+        "intent_accuracy": mean([float(r.intent == m.intent) for m, r in pairs]),
+        "kb": retrieval(articles),
+        "kb_same_language": retrieval([p for p in articles if not cross_language(p[0], languages_of)]),
+        "kb_cross_language": retrieval([p for p in articles if cross_language(p[0], languages_of)]),
+        "answered_right": mean([float(o == "answer right") for o in outcomes]),
+        "answered_or_offered_right": mean([float(o in ("answer right", "choice with right")) for o in outcomes]),
+        "answered_wrong": mean([float(o in ("answer wrong", "choice without right")) for o in outcomes]),
+        "escalation": escalation.as_dict(),
+        "out_of_scope": {
+            "n": len(oos),
+            "recognised": mean([float(r.kind == "out_of_scope") for _, r in oos]),
+            "answered_with_article": mean([float(r.kind in ("answer", "choose")) for _, r in oos]),
+        },
+        "language_detection": language_detection(pairs),
+    }
+
+
+def by_tag(pairs: Sequence[Pair]) -> dict[str, dict[str, object]]:
+    """Knowledge-base retrieval on article questions per tag (and short messages)."""
+    groups: dict[str, list[Pair]] = {tag: [] for tag in (*TAGS, "short")}
+    for message, reply in pairs:
+        if message.kind != "article":
+            continue
+        for tag in message.tags:
+            groups[tag].append((message, reply))
+        if message.short:
+            groups["short"].append((message, reply))
+    return {tag: retrieval(group) for tag, group in groups.items() if group}
+
+
+def confusion(pairs: Sequence[Pair]) -> dict[str, dict[str, int]]:
+    """expected kind -> the bot's reply outcome -> count."""
+    table = {kind: dict.fromkeys(OUTCOMES, 0) for kind in ("article", HUMAN, OUT_OF_SCOPE)}
+    for message, reply in pairs:
+        table[message.kind][outcome(message, reply)] += 1
+    return table
+
+
+def answer_threshold_curve(pairs: Sequence[Pair], grid: np.ndarray) -> dict[str, list[float]]:
+    """How the answer threshold trades questions answered against wrong answers and answered out-of-scope."""
+    top = [(m, r.candidates[0] if r.candidates else None) for m, r in pairs]
+    questions = [(c["score"], c["article_id"] in m.expected) for m, c in top if m.kind == "article" and c]
+    oos = [c["score"] for m, c in top if m.kind == OUT_OF_SCOPE and c]
+    curve: dict[str, list[float]] = {"threshold": [], "answered": [], "right_first": [], "oos_answered": []}
+    for t in grid:
+        answered = [right for score, right in questions if score >= t]
+        curve["threshold"].append(float(t))
+        curve["answered"].append(len(answered) / len(questions) if questions else 0.0)
+        curve["right_first"].append(sum(answered) / len(questions) if questions else 0.0)
+        curve["oos_answered"].append(sum(s >= t for s in oos) / len(oos) if oos else 0.0)
+    return curve
+
+
+def escalation_threshold_curve(pairs: Sequence[Pair], grid: np.ndarray) -> dict[str, list[float | None]]:
+    """Escalation precision/recall/F1 if the intent confidence threshold (config.yml fallback) were `t`."""
+    curve: dict[str, list[float | None]] = {"threshold": [], "precision": [], "recall": [], "f1": []}
+    truth = [m.kind == HUMAN for m, _ in pairs]
+    for t in grid:
+        predicted = [r.classifier_intent in HUMAN_INTENTS and r.classifier_confidence >= t for _, r in pairs]
+        scores = BinaryScores.of(truth, predicted)
+        curve["threshold"].append(float(t))
+        curve["precision"].append(scores.precision)
+        curve["recall"].append(scores.recall)
+        curve["f1"].append(scores.f1)
+    return curve

@@ -1,0 +1,52 @@
+"""What produced a set of figures: commit, model, settings."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+import os
+import platform
+import subprocess
+from pathlib import Path
+
+import yaml
+
+from bot.kb.decision import Thresholds
+from bot.settings import Settings
+
+
+def _git(project_dir: Path, *args: str) -> str:
+    try:
+        result = subprocess.run(["git", *args], cwd=project_dir, capture_output=True, text=True, check=True)
+    except (OSError, subprocess.CalledProcessError):
+        return "unknown"
+    return result.stdout.strip()
+
+
+def fallback_threshold(config_file: Path) -> float:
+    """The FallbackClassifier's intent confidence threshold in config.yml."""
+    pipeline = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("pipeline") or []
+    for component in pipeline:
+        if component.get("name") == "FallbackClassifier":
+            return float(component.get("threshold", 0.3))
+    raise ValueError(f"{config_file}: the pipeline has no FallbackClassifier")
+
+
+def run_info(
+    settings: Settings, model_path: Path | None, embedding_model: str, heldout_file: Path
+) -> dict[str, object]:
+    thresholds = Thresholds.load(settings.thresholds_file)
+    changed = _git(settings.project_dir, "status", "--porcelain", "--untracked-files=no")
+    return {
+        "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
+        "commit": _git(settings.project_dir, "rev-parse", "--short", "HEAD"),
+        "uncommitted_changes": bool(changed) if changed != "unknown" else None,
+        "rasa_model": model_path.name if model_path else None,
+        "embedding_model": embedding_model,
+        "thresholds": {"answer": thresholds.answer, "choose_margin": thresholds.choose_margin},
+        "fallback_threshold": fallback_threshold(settings.project_dir / "config.yml"),
+        "heldout_sha256": hashlib.sha256(heldout_file.read_bytes()).hexdigest()[:16],
+        "python": platform.python_version(),
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+    }
+

@@ -1,0 +1,93 @@
+"""The evaluation's metric functions on tiny inputs worked out by hand, and the held-out set's hygiene."""
+
+from __future__ import annotations
+
+import math
+import re
+from pathlib import Path
+
+import pytest
+import yaml
+
+from bot.eval.bot_reply import intent_actions, reply_kind
+from bot.eval.heldout import HELDOUT_FILE, HUMAN, OUT_OF_SCOPE, load_heldout
+from bot.eval.metrics import BinaryScores, ndcg_at_k, recall_at_k, reciprocal_rank
+from bot.kb.articles import load_articles
+from bot.kb.decision import Thresholds
+from bot.settings import LANGUAGES, PROJECT_DIR
+
+
+def test_recall_at_k_counts_a_hit_within_the_first_k() -> None:
+    ranked = ["a", "b", "c"]
+    assert recall_at_k(ranked, {"b"}, 1) == 0.0
+    assert recall_at_k(ranked, {"b"}, 2) == 1.0
+    assert recall_at_k(ranked, {"x"}, 3) == 0.0
+    assert recall_at_k(ranked, {"c", "a"}, 1) == 1.0  # any of several right answers
+
+
+def test_reciprocal_rank_is_one_over_the_first_right_position() -> None:
+    assert reciprocal_rank(["a", "b", "c"], {"c"}) == pytest.approx(1 / 3)
+    assert reciprocal_rank(["a", "b", "c"], {"b", "c"}) == pytest.approx(1 / 2)
+    assert reciprocal_rank(["a", "b"], {"z"}) == 0.0
+
+
+def test_ndcg_matches_a_hand_computed_value() -> None:
+    # relevant d1 (gain 1) at rank 2 and d2 (gain 1) at rank 4; ideal puts them at ranks 1 and 2
+    dcg = 1 / math.log2(3) + 1 / math.log2(5)
+    idcg = 1 / math.log2(2) + 1 / math.log2(3)
+    assert ndcg_at_k(["x", "d1", "y", "d2"], {"d1": 1.0, "d2": 1.0}, 10) == pytest.approx(dcg / idcg)
+    assert ndcg_at_k(["d1", "d2"], {"d1": 1.0, "d2": 1.0}, 10) == pytest.approx(1.0)
+    assert ndcg_at_k(["x", "y"], {"d1": 1.0}, 2) == 0.0
+    assert ndcg_at_k(["x", "d1"], {"d1": 1.0}, 1) == 0.0  # beyond the cut-off
+
+
+def test_binary_scores_precision_recall_f1_mcc() -> None:
+    truth = [True, True, True, False, False, False, False, False]
+    predicted = [True, True, False, True, False, False, False, False]
+    scores = BinaryScores.of(truth, predicted)
+    assert (scores.tp, scores.fp, scores.fn, scores.tn) == (2, 1, 1, 4)
+    assert scores.precision == pytest.approx(2 / 3)
+    assert scores.recall == pytest.approx(2 / 3)
+    assert scores.f1 == pytest.approx(2 / 3)
+    assert scores.mcc == pytest.approx((2 * 4 - 1 * 1) / math.sqrt(3 * 3 * 5 * 5))
+    assert BinaryScores.of([False], [False]).precision is None
+
+
+def test_rules_route_intents_to_the_production_actions() -> None:
+    actions = intent_actions(PROJECT_DIR / "nlu_data" / "rules.yml")
+    assert actions["request_human"] == "action_handoff"
+    assert actions["complain"] == "action_handoff"
+    assert actions["ask_question"] == "action_kb_answer"
+    assert actions["nlu_fallback"] == "action_kb_answer"
+    thresholds = Thresholds(answer=0.3, choose_margin=0.05)
+    close = [{"article_id": "a", "score": 0.5}, {"article_id": "b", "score": 0.48}]
+    assert reply_kind("ask_question", close, actions, thresholds) == ("choose", ("a", "b"))
+    assert reply_kind("nlu_fallback", [{"article_id": "a", "score": 0.1}], actions, thresholds) == ("rephrase", ())
+    assert reply_kind("complain", close, actions, thresholds) == ("human", ())
+
+
+def _normalised(text: str) -> str:
+    return re.sub(r"\W+", " ", text.lower()).strip()
+
+
+def test_heldout_set_is_large_labelled_and_never_in_the_training_data() -> None:
+    articles = load_articles(PROJECT_DIR / "kb_articles")
+    messages = load_heldout(HELDOUT_FILE, {a.id for a in articles})
+    assert len(messages) >= 300
+    for language in LANGUAGES:
+        mine = [m for m in messages if m.language == language]
+        assert len(mine) >= 70, language
+        assert {m.kind for m in mine} == {"article", HUMAN, OUT_OF_SCOPE}, language
+    seen = {_normalised(q) for a in articles for q in (a.title, *a.questions)}
+    for path in (PROJECT_DIR / "nlu_data" / "nlu").glob("*.yml"):
+        for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
+            seen |= {_normalised(line[2:]) for line in (block.get("examples") or "").splitlines()}
+    copied = [m.text for m in messages if _normalised(m.text) in seen]
+    assert copied == [], "held-out messages must not be training data"
+
+
+def test_heldout_loader_rejects_unknown_articles(tmp_path: Path) -> None:
+    bad = tmp_path / "heldout.yml"
+    bad.write_text('messages:\n  - {lang: en, expect: no-such-article, text: "hello"}\n', encoding="utf-8")
+    with pytest.raises(ValueError, match="no-such-article"):
+        load_heldout(bad, {"returns-how-to"})
