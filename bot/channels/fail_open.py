@@ -107,9 +107,11 @@ def _language(message: UserMessage) -> str:
 
 def _redis_down(exc: BaseException | None) -> bool:
     """A Redis failure anywhere in the exception's chain (Rasa wraps some of them)."""
-    while exc is not None:
+    seen: set[int] = set()
+    while exc is not None and id(exc) not in seen:  # a chain can loop back on itself
         if isinstance(exc, RedisError):
             return True
+        seen.add(id(exc))
         exc = exc.__cause__ or exc.__context__
     return False
 
