@@ -375,6 +375,9 @@ class WebChatCustomer:
 
     async def close(self) -> None:
         await self.client.disconnect()
+        http = getattr(self.client.eio, "http", None)  # engineio leaves it open when the server dropped us first
+        if http is not None and not http.closed:
+            await http.close()
 
 
 class AgentApi:
