@@ -1,7 +1,7 @@
 """Forget a customer: everything kept about their conversations, on every linked channel.
 
 Deletes the Rasa trackers (transcripts), escalations with their notes, per-conversation
-statistics, messaging-window times, WhatsApp replies waiting for delivery and the
+statistics, messaging-window times, rate-limit counts, WhatsApp replies waiting for delivery and the
 records of sent WhatsApp messages, the questions kept for the editors' gaps report, and
 the conversations' entries in the live event stream. Counts that name no one (answers
 per article) stay.
@@ -30,6 +30,7 @@ async def erase_conversations(redis: Redis, prefix: str, conversation_ids: list[
             store.key("stats", "conversation", cid),
             store.key("channel", cid, "last_customer_message"),
             store.key("whatsapp", "pending", cid),
+            store.key("ratelimit", cid),
         ]
         for escalation_id in escalation_ids:
             keys += [store.key("escalation", escalation_id), store.key("escalation", escalation_id, "notes")]
