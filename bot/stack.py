@@ -330,6 +330,19 @@ class Stack:
             time.sleep(0.5)
 
 
+def on_free_ports(settings: Settings, **changes: object) -> Settings:
+    """`settings` with free ports for Rasa, the action server and the agent service (tests, benchmarks)."""
+    rasa_port = free_port()
+    return replace(
+        settings,
+        rasa_port=rasa_port,
+        rasa_url=f"http://127.0.0.1:{rasa_port}",
+        action_server_port=free_port(),
+        agent_service_port=free_port(),
+        **changes,
+    )
+
+
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))

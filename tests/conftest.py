@@ -7,7 +7,6 @@ tests rewrite to be open or closed, and the articles a copy that tests edit.
 
 from __future__ import annotations
 
-import dataclasses
 import secrets
 import shutil
 from collections.abc import AsyncIterator, Iterator
@@ -17,7 +16,7 @@ import pytest
 import redis
 
 from bot.settings import Settings
-from bot.stack import Stack, ensure_trained, free_port, process_env, with_secrets
+from bot.stack import Stack, ensure_trained, on_free_ports, process_env, with_secrets
 from tests.graph_stand_in import GraphStandIn
 from tests.meta_client import channel_env
 
@@ -63,15 +62,10 @@ def articles_dir(base_settings: Settings, tmp_path_factory: pytest.TempPathFacto
 
 @pytest.fixture(scope="session")
 def stack_settings(base_settings: Settings, hours_file: Path, articles_dir: Path) -> Settings:
-    rasa_port = free_port()
     return with_secrets(
-        dataclasses.replace(
+        on_free_ports(
             base_settings,
             redis_prefix="test" + secrets.token_hex(4),
-            rasa_port=rasa_port,
-            rasa_url=f"http://127.0.0.1:{rasa_port}",
-            action_server_port=free_port(),
-            agent_service_port=free_port(),
             business_hours_file=hours_file,
             articles_dir=articles_dir,
         )

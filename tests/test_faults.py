@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import shutil
 import subprocess
 import time
@@ -14,8 +13,7 @@ import aiohttp
 import pytest
 import redis
 
-from bot.settings import Settings
-from bot.stack import Stack, free_port
+from bot.stack import Stack, free_port, on_free_ports
 
 pytestmark = pytest.mark.e2e
 
@@ -64,15 +62,7 @@ def own_redis(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RedisServer]
 
 @pytest.fixture(scope="module")
 def stack_on_own_redis(stack: Stack, own_redis: RedisServer, tmp_path_factory) -> Iterator[Stack]:
-    rasa_port = free_port()
-    settings: Settings = dataclasses.replace(
-        stack.settings,
-        redis_url=own_redis.url,
-        rasa_port=rasa_port,
-        rasa_url=f"http://127.0.0.1:{rasa_port}",
-        action_server_port=free_port(),
-        agent_service_port=free_port(),
-    )
+    settings = on_free_ports(stack.settings, redis_url=own_redis.url)
     running = Stack(settings, stack.model, tmp_path_factory.mktemp("faults"), env=stack.env)
     try:
         running.start()

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import secrets
 from collections.abc import Iterator
 from typing import Any
@@ -11,7 +10,7 @@ from typing import Any
 import aiohttp
 import pytest
 
-from bot.stack import Stack, free_port
+from bot.stack import Stack, on_free_ports
 from tests.agent_client import AgentClient, ensure_account
 from tests.webchat_client import WebChatCustomer
 
@@ -29,14 +28,7 @@ QUESTIONS = [
 @pytest.fixture(scope="module")
 def second(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Stack]:
     """Another Rasa server and action server on the first one's Redis (same key prefix)."""
-    rasa_port = free_port()
-    settings = dataclasses.replace(
-        stack.settings,
-        rasa_port=rasa_port,
-        rasa_url=f"http://127.0.0.1:{rasa_port}",
-        action_server_port=free_port(),
-        agent_service_port=free_port(),
-    )
+    settings = on_free_ports(stack.settings)
     running = Stack(settings, stack.model, tmp_path_factory.mktemp("second"), env=stack.env)
     try:
         running.start(("actions", "rasa"))

@@ -3,7 +3,6 @@ hours), an agent login, percentiles and what produced the figures."""
 
 from __future__ import annotations
 
-import dataclasses
 import os
 import secrets
 import statistics
@@ -15,7 +14,7 @@ import aiohttp
 
 from bot.escalations import connect
 from bot.settings import Settings
-from bot.stack import free_port, with_secrets
+from bot.stack import on_free_ports, with_secrets
 from handoff.accounts import AccountError, Accounts
 
 DAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -46,17 +45,8 @@ def bench_settings(tmp: Path) -> Settings:
     """Settings of a stack of our own: free ports, a fresh Redis prefix, hours always open."""
     hours = tmp / "hours.yml"
     hours.write_text(ALWAYS_OPEN)
-    rasa_port = free_port()
     return with_secrets(
-        dataclasses.replace(
-            Settings.from_env(),
-            redis_prefix="bench" + secrets.token_hex(4),
-            rasa_port=rasa_port,
-            rasa_url=f"http://127.0.0.1:{rasa_port}",
-            action_server_port=free_port(),
-            agent_service_port=free_port(),
-            business_hours_file=hours,
-        )
+        on_free_ports(Settings.from_env(), redis_prefix="bench" + secrets.token_hex(4), business_hours_file=hours)
     )
 
 
