@@ -45,8 +45,8 @@ class Settings:
     rate_limit: str = "30/60"
     # Threads each serving process gives torch and TensorFlow for one message. More than
     # one makes every message slower as soon as two messages (or anything else) share
-    # the cores: measured 61 ms with 1 thread, 966 ms with 2, per embedding on a busy
-    # 2-core machine (README "Speed figures").
+    # the cores: `bot/assistant bench load` measured 578 ms of Rasa CPU per message with
+    # the default threads, 137 ms with one, on a busy 2-core machine (README "Speed figures").
     threads_per_message: int = 1
 
     @property
