@@ -4,7 +4,8 @@ up      set up what is missing and run the whole assistant
 test    set up what the tests need and run them (extra arguments go to pytest)
 setup   only set up (model, index, training), then exit
 bench NAME [options]
-        benchmarks against the real processes (handoff: escalation and reply latency)
+        benchmarks against the real processes (handoff: escalation and reply latency;
+        load: simulated customers; embedding: latency, memory and Recall@1 per backend)
 eval [--quick]
         measure understanding, retrieval and escalation on our held-out set and
         the public sets; writes docs/eval/report.md, results.json and plots

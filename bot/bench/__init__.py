@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import sys
 
-BENCHMARKS = {"handoff": "bot.bench.handoff", "load": "bot.bench.load"}
+BENCHMARKS = {"embedding": "bot.bench.embedding", "handoff": "bot.bench.handoff", "load": "bot.bench.load"}
 
 
 def main(argv: list[str]) -> int:

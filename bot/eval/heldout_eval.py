@@ -26,7 +26,11 @@ def outcome(message: HeldOutMessage, reply: BotReply) -> str:
 
 
 def retrieval(pairs: Sequence[Pair]) -> dict[str, object]:
-    ranked = [([c["article_id"] for c in r.candidates], set(m.expected)) for m, r in pairs]
+    return ranking([([c["article_id"] for c in r.candidates], set(m.expected)) for m, r in pairs])
+
+
+def ranking(ranked: Sequence[tuple[Sequence[str], set[str]]]) -> dict[str, object]:
+    """Recall@1, Recall@3 and MRR@5 of (article ids best first, right ids) pairs."""
     return {
         "n": len(ranked),
         "recall@1": mean([recall_at_k(ids, rel, 1) for ids, rel in ranked]),
