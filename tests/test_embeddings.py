@@ -85,11 +85,18 @@ def test_onnx_backend_embeds_like_torch(torch_encoder, backend: str, min_cosine:
     assert (batched * one_at_a_time).sum(axis=1).min() >= 0.9999
 
 
-def test_backend_changes_the_encoder_key_and_the_training_key(encoder) -> None:
+def test_backend_changes_the_encoder_key_and_the_training_key(encoder, monkeypatch) -> None:
+    from bot.components.sentence_featurizer import SentenceEmbeddingFeaturizer
+
     backends = ("onnx-int8", "onnx", "torch")
     assert len({backend_for(settings_for(b)).key for b in backends}) == 3
     assert len({training_key(settings_for(b)) for b in backends}) == 3
     assert encoder.key == backend_for(Settings.from_env()).key  # index files follow the loaded backend
+    addons = set()  # what Rasa's training cache keys the featurizer's output on, in `rasa train`'s process
+    for backend in backends:
+        monkeypatch.setenv("SUPPORTBOT_EMBEDDING_BACKEND", backend)
+        addons.add(SentenceEmbeddingFeaturizer.fingerprint_addon({}))
+    assert len(addons) == 3
 
 
 def test_unknown_backend_is_a_clear_error() -> None:

@@ -35,6 +35,14 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def validate_config(cls, config: dict[str, Any]) -> None:
         pass
 
+    @classmethod
+    def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
+        """The model and backend: without them Rasa's training cache would take this node's
+        output for unchanged and restore a DIET trained on another backend's vectors."""
+        from bot.embeddings.encoder import backend_for
+
+        return backend_for(Settings.from_env()).key
+
     def __init__(self, config: dict[str, Any], name: str, encoder: Encoder) -> None:
         super().__init__(name, config)
         self.encoder = encoder
