@@ -55,6 +55,10 @@ class Profiles:
     async def profile_of(self, conversation_id: str) -> CustomerProfile | None:
         return await self._load(await self.redis.get(self.key("profile-of", conversation_id)))
 
+    async def profile_with_contact(self, contact: str) -> CustomerProfile | None:
+        """The profile that owns an email or phone (normalised as bot.contact does)."""
+        return await self._load(await self.redis.get(self.key("profile-by-contact", contact)))
+
     async def _save(self, profile: CustomerProfile) -> None:
         async with self.redis.pipeline(transaction=True) as pipe:
             pipe.set(self.key("profile", profile.id), json.dumps(asdict(profile)))
@@ -77,7 +81,7 @@ class Profiles:
         """Record a contact the customer gave; a profile that already has it absorbs this conversation."""
         async with self.redis.lock(self.key("profiles-lock"), timeout=10, blocking_timeout=10):
             mine = await self.profile_of(conversation_id)
-            owner = await self._load(await self.redis.get(self.key("profile-by-contact", contact)))
+            owner = await self.profile_with_contact(contact)
             profile = owner or mine or CustomerProfile(conversations=[conversation_id])
             profile = await self._merge(profile, mine)
             if conversation_id not in profile.conversations:

@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from pathlib import Path
 from typing import Any
 
+import aiohttp
 import yaml
 from aiohttp import web
 
+from bot import offline
 from bot.analytics import report
 from bot.channels.delivery_window import agent_reply_delivery
+from bot.contact import normalise_contact
 from bot.conversations import conversation_exists
 from bot.escalations import Escalation, TransitionError
 from bot.kb.render import answer_text
@@ -39,6 +43,16 @@ def _owned_by_caller(request: web.Request, escalation: Escalation) -> None:
         raise TransitionError(f"{escalation.owner} owns this conversation", 403)
 
 
+async def _replay_offline(request: web.Request, conversation_id: str) -> None:
+    """Messages kept while the bot was down go into the conversation before what the agent does."""
+    store, rasa = request.app[STORE], request.app[RASA]
+
+    async def apply(events: list[dict[str, Any]]) -> None:
+        await rasa.append_events(conversation_id, events)
+
+    await offline.replay(store.redis, store.prefix, conversation_id, rasa.parse, apply)
+
+
 def _with_waiting_time(escalation: Escalation) -> dict[str, Any]:
     return {**escalation.__dict__, "waiting_s": round(time.time() - escalation.created_at, 1)}
 
@@ -59,10 +73,26 @@ async def conversation(request: web.Request) -> web.Response:
     history = await store.history(conversation_id)
     if not history and not await conversation_exists(store.redis, store.prefix, conversation_id):
         return error(404, f"no conversation {conversation_id!r}")
-    tracker = await request.app[RASA].tracker(conversation_id)
-    lines = transcript(tracker)
     current = next((e for e in history if e.is_open), None)
     shown = current or (history[0] if history else None)
+    try:
+        tracker = await request.app[RASA].tracker(conversation_id)
+        lines, paused, bot_reachable = transcript(tracker), bool(tracker.get("paused")), True
+    except (aiohttp.ClientError, asyncio.TimeoutError):  # the bot is down: what the escalation kept
+        lines = [{"from": "customer", **turn} for turn in (shown.turns if shown else [])]
+        paused, bot_reachable = True, False
+    seen = {(line.get("text"), line.get("timestamp")) for line in lines}
+    lines += [
+        {
+            "from": "customer",
+            "text": m["text"],
+            "timestamp": m["timestamp"],
+            "channel": "webchat",
+            "language": m["language"],
+        }
+        for m in await offline.pending(store.redis, store.prefix, conversation_id)
+        if (m["text"], m["timestamp"]) not in seen
+    ]
     earlier = [e for e in history if shown is None or e.id != shown.id]
     profile = await request.app[PROFILES].profile_of(conversation_id)
     linked = [c for c in profile.conversations if c != conversation_id] if profile else []
@@ -72,11 +102,16 @@ async def conversation(request: web.Request) -> web.Response:
         {
             "conversation_id": conversation_id,
             "escalation": _with_waiting_time(shown) if shown else None,
-            "paused": bool(tracker.get("paused")),
+            "paused": paused,
+            "bot_reachable": bot_reachable,
             "summary": summarise(shown, lines, request.app[ARTICLES]) if shown else None,
             "transcript": lines,
             "notes": await store.notes(shown.id) if shown else [],
-            "customer": {"linked_conversations": linked, "contacts": profile.contacts if profile else []},
+            "customer": {
+                "linked_conversations": linked,
+                "linked": [{"conversation_id": c, "channel": channel_of(c)} for c in linked],
+                "contacts": profile.contacts if profile else [],
+            },
             "earlier": [
                 {
                     "id": e.id,
@@ -126,6 +161,7 @@ async def reply(request: web.Request) -> web.Response:
     delivery = await agent_reply_delivery(store.redis, store.prefix, escalation.conversation_id)
     if not delivery.allowed:  # Messenger, 7 days after the customer's last message
         return web.json_response({"error": delivery.reason, "delivered": False, "reason": delivery.reason}, status=409)
+    await _replay_offline(request, escalation.conversation_id)
     await request.app[RASA].append_events(escalation.conversation_id, [event], deliver=True)
     if delivery.via == "template":  # WhatsApp outside 24 hours: delivered when the customer answers the template
         return web.json_response(
@@ -152,6 +188,7 @@ async def _close(request: web.Request, action: str, status: str) -> web.Response
     agent = current_agent(request)
     if escalation.status == "assigned" and escalation.owner != agent.username and not agent.is_admin:
         raise TransitionError(f"{escalation.owner} owns this conversation", 403)
+    await _replay_offline(request, escalation.conversation_id)
     await request.app[RASA].execute(escalation.conversation_id, action)
     closed = await request.app[STORE].close(escalation.id, status, agent.username, admin=agent.is_admin)  # type: ignore[arg-type]
     return web.json_response({"status": closed.status, "escalation": closed.id})
@@ -212,18 +249,34 @@ async def analytics(request: web.Request) -> web.Response:
     return web.json_response(await report(request.app[STORE].redis, request.app[STORE].prefix, days))
 
 
+def channel_of(conversation_id: str) -> str:
+    """Conversation ids carry their channel ("messenger:…", "whatsapp:…", "rest:…"); web chat ids are bare."""
+    prefix, _, rest = conversation_id.partition(":")
+    return prefix if rest and prefix in ("messenger", "whatsapp", "rest") else "webchat"
+
+
 async def link(request: web.Request) -> web.Response:
-    """The agent says this conversation and {"with": other id} are the same customer."""
+    """The agent says this conversation and {"with": another conversation id, or an email or phone the
+    customer gave} are the same customer."""
     body = await json_body(request)
     other = body.get("with")
     conversation_id = request.match_info["conversation_id"]
-    if not isinstance(other, str) or not other or other == conversation_id:
-        return error(400, "'with' must be the id of another conversation")
+    if not isinstance(other, str) or not other.strip() or other == conversation_id:
+        return error(400, "'with' must be the id of another conversation, or an email or phone number")
+    other = other.strip()
     store = request.app[STORE]
-    for cid in (conversation_id, other):
-        if not await conversation_exists(store.redis, store.prefix, cid):
-            return error(404, f"no conversation {cid!r}")
-    profile = await request.app[PROFILES].link(conversation_id, other)
+    profiles = request.app[PROFILES]
+    if not await conversation_exists(store.redis, store.prefix, conversation_id):
+        return error(404, f"no conversation {conversation_id!r}")
+    if not await conversation_exists(store.redis, store.prefix, other):
+        contact = normalise_contact(other)
+        owner = await profiles.profile_with_contact(contact) if contact else None
+        if owner is None:
+            return error(404, "no conversation with that id, and no customer who gave that email or phone")
+        other = owner.conversations[0]
+    if other == conversation_id:
+        return error(400, "that contact already belongs to this conversation's customer")
+    profile = await profiles.link(conversation_id, other)
     return web.json_response({"linked_conversations": profile.conversations})
 
 

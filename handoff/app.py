@@ -12,6 +12,7 @@ import aiohttp
 from aiohttp import WSMsgType, web
 from aiohttp.abc import AbstractAccessLogger
 
+from bot import offline
 from bot.conversations import conversation_exists
 from bot.escalations import EscalationStore, TransitionError, connect
 from bot.kb.articles import ArticleLibrary, load_articles
@@ -23,6 +24,7 @@ from handoff.accounts import Accounts
 from handoff.context import ACCOUNTS, ARTICLES, HUB, PROFILES, RASA, SETTINGS, STORE, current_agent, error
 from handoff.live import LiveHub
 from handoff.rasa_client import RasaClient, RasaError
+from handoff.webchat_offline import webchat_offline
 
 logger = logging.getLogger(__name__)
 STATIC_DIR = Path(__file__).with_name("static")
@@ -85,10 +87,13 @@ async def webchat_history(request: web.Request) -> web.Response:
     if not valid_session(request.app[SETTINGS].webchat_session_secret, session_id, token):
         return error(403, "invalid web chat session")
     store = request.app[STORE]
+    kept = []  # messages kept while the bot was down (bot/offline.py), not yet in the conversation
+    for message in await offline.pending(store.redis, store.prefix, str(session_id)):
+        kept += [{"from": "customer", "text": message["text"]}, {"from": "bot", "text": message["answer"]}]
     if not await conversation_exists(store.redis, store.prefix, str(session_id)):
-        return web.json_response({"messages": []})
+        return web.json_response({"messages": kept})
     tracker = await request.app[RASA].tracker(str(session_id))
-    return web.json_response({"messages": customer_view(tracker.get("events", []))})
+    return web.json_response({"messages": customer_view(tracker.get("events", [])) + kept})
 
 
 def customer_view(events: list[dict]) -> list[dict]:
@@ -149,6 +154,7 @@ def routes() -> list[web.RouteDef]:
         web.get("/webchat/config", webchat_config),
         web.get("/webchat/history", webchat_history),
         web.get("/webchat/ws", customer_socket),
+        web.post("/webchat/offline", webchat_offline),
         web.static("/static", STATIC_DIR),
         web.get("/api/openapi.json", openapi),
         web.post("/api/login", auth.login),

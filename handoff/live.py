@@ -92,7 +92,8 @@ class LiveHub:
         elif kind == "tracker":
             event = json.loads(record["event"])
             conversation_id = record.get("conversation_id", "")
-            if event.get("event") in SHOWN_EVENTS and conversation_id in self.open_conversations:
+            replayed = (event.get("metadata") or {}).get("sent_while_bot_down")  # shown when they were kept
+            if event.get("event") in SHOWN_EVENTS and conversation_id in self.open_conversations and not replayed:
                 await self._to_agents({"type": "event", "conversation_id": conversation_id, **slim_event(event)})
         elif kind == "typing":
             message = {"type": "typing", "conversation_id": record["conversation_id"], "from": record["from"]}

@@ -34,6 +34,10 @@ class RasaClient:
     async def tracker(self, conversation_id: str) -> dict[str, Any]:
         return await self._request("GET", self._conversation(conversation_id) + "/tracker")
 
+    async def parse(self, text: str) -> dict[str, Any]:
+        """What the bot's NLU understands of `text` (intent, entities, language)."""
+        return await self._request("POST", "/model/parse", json={"text": text})
+
     async def append_events(
         self, conversation_id: str, events: list[dict[str, Any]], deliver: bool = False
     ) -> dict[str, Any]:

@@ -15,6 +15,7 @@ from bot.stack import Stack
 from handoff.app import routes
 from tests.agent_client import SPEC, AgentClient, ensure_account
 from tests.conftest import ALWAYS_CLOSED
+from tests.rest_client import say
 from tests.webchat_client import WebChatCustomer
 
 pytestmark = pytest.mark.e2e
@@ -36,16 +37,6 @@ async def bartek(stack: Stack, http: aiohttp.ClientSession) -> AgentClient:
 async def admin(stack: Stack, http: aiohttp.ClientSession) -> AgentClient:
     await ensure_account(stack.settings, "root", "admin", "Supervisor")
     return await AgentClient(http, stack.settings).login("root")
-
-
-async def say_rest(http: aiohttp.ClientSession, stack: Stack, conversation: str, text: str) -> list[dict[str, Any]]:
-    """Send as the REST customer of `conversation` ("rest:<sender>")."""
-    sender = conversation.removeprefix("rest:")
-    async with http.post(
-        f"{stack.settings.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
-    ) as response:
-        assert response.status == 200
-        return await response.json()
 
 
 async def tracker_events(http: aiohttp.ClientSession, stack: Stack, sender: str) -> list[dict[str, Any]]:
@@ -222,7 +213,7 @@ async def test_messages_sent_during_a_hand_back_are_neither_lost_nor_answered_tw
     stack: Stack, http: aiohttp.ClientSession, anna: AgentClient
 ) -> None:
     sender = "rest:race-" + secrets.token_hex(6)
-    assert (await say_rest(http, stack, sender, "I want to talk to a person"))[0]["custom"]["handoff"]
+    assert (await say(http, stack, sender, "I want to talk to a person"))[0]["custom"]["handoff"]
     await anna.post(f"/api/conversations/{sender}/claim")
     questions = [
         "How do I return a product?",
@@ -235,7 +226,7 @@ async def test_messages_sent_during_a_hand_back_are_neither_lost_nor_answered_tw
 
     async def customer() -> None:
         for question in questions:
-            await say_rest(http, stack, sender, question)
+            await say(http, stack, sender, question)
             await asyncio.sleep(0.05)
 
     handback = asyncio.create_task(anna.post(f"/api/conversations/{sender}/handback"))
@@ -272,7 +263,7 @@ async def test_messages_sent_while_the_bot_pauses_are_neither_lost_nor_answered_
 
     async def later(delay: float, text: str) -> None:
         await asyncio.sleep(delay)
-        await say_rest(http, stack, sender, text)
+        await say(http, stack, sender, text)
 
     # The request for a person and the questions arrive together: Rasa's lock orders them.
     await asyncio.gather(later(0, request), *(later(0.02 * (i + 1), q) for i, q in enumerate(questions)))
@@ -304,10 +295,10 @@ async def test_bot_failure_fails_open_to_the_queue_and_recovers(
     stack: Stack, http: aiohttp.ClientSession, anna: AgentClient
 ) -> None:
     sender = "rest:fail-" + secrets.token_hex(6)
-    assert (await say_rest(http, stack, sender, "Cześć, mam pytanie"))[0]["text"]
+    assert (await say(http, stack, sender, "Cześć, mam pytanie"))[0]["text"]
     stack.stop("actions")
     try:
-        messages = await say_rest(http, stack, sender, "Jak mogę zwrócić produkt?")
+        messages = await say(http, stack, sender, "Jak mogę zwrócić produkt?")
         assert messages[-1]["custom"]["handoff"]["reason"] == "bot_failure"
         assert messages[-1]["text"].startswith("Przepraszam, mam teraz problem techniczny")
         status, view = await anna.get(f"/api/conversations/{sender}")
@@ -317,5 +308,5 @@ async def test_bot_failure_fails_open_to_the_queue_and_recovers(
         stack.start(("actions",))
     await anna.post(f"/api/conversations/{sender}/claim")
     assert (await anna.post(f"/api/conversations/{sender}/handback"))[0] == 200
-    answer = await say_rest(http, stack, sender, "Jak mogę zwrócić produkt?")
+    answer = await say(http, stack, sender, "Jak mogę zwrócić produkt?")
     assert answer[-1]["custom"]["kb_article"] == "returns-how-to"

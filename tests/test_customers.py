@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import secrets
-from typing import Any
 
 import aiohttp
 import pytest
@@ -12,16 +11,19 @@ import pytest
 from bot.stack import Stack
 from tests.agent_client import AgentClient, ensure_account
 from tests.conftest import ALWAYS_CLOSED
+from tests.meta_client import (
+    messenger_delivery,
+    messenger_text,
+    new_psid,
+    new_wa_id,
+    post_webhook,
+    whatsapp_delivery,
+    whatsapp_text,
+)
+from tests.rest_client import say
 from tests.webchat_client import WebChatCustomer
 
 pytestmark = pytest.mark.e2e
-
-
-async def say(http: aiohttp.ClientSession, stack: Stack, sender: str, text: str) -> list[dict[str, Any]]:
-    url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
-    async with http.post(url, json={"sender": sender, "message": text}) as response:
-        assert response.status == 200
-        return await response.json()
 
 
 async def test_a_returning_customer_is_recognised_across_channels_and_can_be_forgotten(
@@ -105,3 +107,58 @@ async def _keys(stack: Stack, fragment: str):
             yield key
     finally:
         await redis.close()
+
+
+async def test_a_whatsapp_number_given_on_another_channel_links_them_and_agents_relink_by_contact(
+    stack: Stack, http: aiohttp.ClientSession, business_hours
+) -> None:
+    business_hours.write_text(ALWAYS_CLOSED)
+    await ensure_account(stack.settings, "anna", "agent", "Anna")
+    anna = await AgentClient(http, stack.settings).login("anna")
+    wa_id = new_wa_id()
+    whatsapp = f"whatsapp:{wa_id}"
+
+    # On WhatsApp the number is known: asking for a person after hours, nobody asks for a contact.
+    status, _ = await post_webhook(
+        http, stack, "whatsapp", whatsapp_delivery([whatsapp_text(wa_id, "Chcę rozmawiać z konsultantem")])
+    )
+    assert status == 200
+    for _ in range(100):
+        status, view = await anna.get(f"/api/conversations/{whatsapp}")
+        if status == 200 and view["escalation"]:
+            break
+        await asyncio.sleep(0.2)
+    assert view["escalation"]["contact"] == f"+{wa_id}"
+    assert view["customer"]["contacts"] == [f"+{wa_id}"]
+
+    # On the REST channel the customer leaves the same number, written their way: the two are one customer.
+    rest = "rest:kasia-" + secrets.token_hex(4)
+    assert "e-mail" in (await say(http, stack, rest, "Chcę rozmawiać z konsultantem"))[-1]["text"]
+    local = f"{wa_id[2:5]} {wa_id[5:8]} {wa_id[8:]}"  # "600 123 456": a Polish number without +48
+    await say(http, stack, rest, local)
+    status, view = await anna.get(f"/api/conversations/{rest}")
+    assert view["customer"]["linked"] == [{"conversation_id": whatsapp, "channel": "whatsapp"}]
+    assert [e["conversation_id"] for e in view["earlier"]] == [whatsapp]  # the agent sees the other conversation
+    status, view = await anna.get(f"/api/conversations/{whatsapp}")
+    assert view["customer"]["linked"] == [{"conversation_id": rest, "channel": "rest"}]
+
+    # A Messenger conversation of the same person: the agent links it by the phone number alone.
+    psid = new_psid()
+    messenger = f"messenger:{psid}"
+    await post_webhook(http, stack, "messenger", messenger_delivery([messenger_text(psid, "Dzień dobry")]))
+    for _ in range(100):
+        if (await anna.get(f"/api/conversations/{messenger}"))[0] == 200:
+            break
+        await asyncio.sleep(0.2)
+    status, linked = await anna.post(f"/api/conversations/{messenger}/link", {"with": f"+{wa_id[:2]} {local}"})
+    assert status == 200 and sorted(linked["linked_conversations"]) == sorted([whatsapp, rest, messenger])
+    status, view = await anna.get(f"/api/conversations/{whatsapp}")
+    assert {c["channel"] for c in view["customer"]["linked"]} == {"rest", "messenger"}
+
+    # Undone by hand: the Messenger conversation stands alone again; the other two stay together.
+    assert (await anna.post(f"/api/conversations/{messenger}/unlink"))[0] == 200
+    assert (await anna.get(f"/api/conversations/{messenger}"))[1]["customer"]["linked"] == []
+    status, view = await anna.get(f"/api/conversations/{rest}")
+    assert view["customer"]["linked"] == [{"conversation_id": whatsapp, "channel": "whatsapp"}]
+    status, body = await anna.post(f"/api/conversations/{messenger}/link", {"with": "nobody@example.com"})
+    assert status == 404 and "no customer" in body["error"]

@@ -11,15 +11,9 @@ import pytest
 from bot.stack import Stack
 from tests.agent_client import AgentClient, ensure_account
 from tests.conftest import ALWAYS_CLOSED
+from tests.rest_client import say
 
 pytestmark = pytest.mark.e2e
-
-
-async def say(http: aiohttp.ClientSession, stack: Stack, sender: str, text: str) -> list[dict[str, Any]]:
-    url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
-    async with http.post(url, json={"sender": sender, "message": text}) as response:
-        assert response.status == 200
-        return await response.json()
 
 
 async def tracker(http: aiohttp.ClientSession, stack: Stack, sender: str) -> dict[str, Any]:

@@ -9,7 +9,6 @@ import secrets
 import shutil
 import time
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
@@ -17,6 +16,7 @@ import pytest
 from bot.kb.editor import main as kb
 from bot.kb.gaps import GapStore, conversation_hash
 from bot.stack import Stack
+from tests.rest_client import say
 
 pytestmark = pytest.mark.e2e
 
@@ -44,13 +44,6 @@ def save(path: Path, text: str) -> None:
     aside = path.with_name(f".{path.name}.swp")
     aside.write_text(text, encoding="utf-8")
     os.replace(aside, path)
-
-
-async def say(http: aiohttp.ClientSession, stack: Stack, sender: str, text: str) -> list[dict[str, Any]]:
-    url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
-    async with http.post(url, json={"sender": sender, "message": text}) as response:
-        assert response.status == 200
-        return await response.json()
 
 
 def article_of(answer: dict) -> str | None:
@@ -102,9 +95,7 @@ async def test_a_new_article_is_found_and_a_removed_one_is_gone(
         assert answer["text"].startswith("**Montaż rowerów**") or "Każdy rower składamy" in answer["text"]
     finally:
         shutil.rmtree(folder, ignore_errors=True)
-    await answer_until(
-        http, stack, "czy dostanę rower już złożony?", lambda a: article_of(a) != "bike-assembly"
-    )
+    await answer_until(http, stack, "czy dostanę rower już złożony?", lambda a: article_of(a) != "bike-assembly")
 
 
 async def test_unanswered_and_escalated_questions_are_kept_redacted_for_the_gaps_report(

@@ -7,13 +7,13 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
 
 import aiohttp
 import pytest
 import redis
 
 from bot.stack import Stack, free_port, on_free_ports
+from tests.rest_client import post_message
 
 pytestmark = pytest.mark.e2e
 
@@ -71,26 +71,20 @@ def stack_on_own_redis(stack: Stack, own_redis: RedisServer, tmp_path_factory) -
         running.stop()
 
 
-async def say(http: aiohttp.ClientSession, stack: Stack, sender: str, text: str) -> tuple[int, list[dict[str, Any]]]:
-    url = f"{stack.settings.rasa_url}/webhooks/rest/webhook"
-    async with http.post(url, json={"sender": sender, "message": text}) as response:
-        return response.status, await response.json(content_type=None)
-
-
 async def test_redis_restarted_mid_conversation_loses_nothing_acknowledged(
     stack_on_own_redis: Stack, own_redis: RedisServer, http: aiohttp.ClientSession
 ) -> None:
     stack, sender = stack_on_own_redis, "restart-redis"
-    status, first = await say(http, stack, sender, "Jak mogę zwrócić produkt?")
+    status, first = await post_message(http, stack, sender, "Jak mogę zwrócić produkt?")
     assert status == 200 and first[0]["custom"]["kb_article"] == "returns-how-to"
 
     own_redis.kill()
-    status, during = await say(http, stack, sender, "Ile kosztuje dostawa?")
+    status, during = await post_message(http, stack, sender, "Ile kosztuje dostawa?")
     assert status == 503  # not acknowledged: the customer is told to write again
     assert during and "techniczny" in during[0]["text"]  # honest, in the customer's language
 
     own_redis.start()
-    status, after = await say(http, stack, sender, "Ile kosztuje dostawa kurierem?")
+    status, after = await post_message(http, stack, sender, "Ile kosztuje dostawa kurierem?")
     assert status == 200
     assert any(m.get("custom", {}).get("kb_article") == "delivery-costs" for m in after), after
     async with http.get(

@@ -12,6 +12,7 @@ import pytest
 
 from bot.stack import Stack, on_free_ports
 from tests.agent_client import AgentClient, ensure_account
+from tests.rest_client import say
 from tests.webchat_client import WebChatCustomer
 
 pytestmark = pytest.mark.e2e
@@ -35,14 +36,6 @@ def second(stack: Stack, tmp_path_factory: pytest.TempPathFactory) -> Iterator[S
         yield running
     finally:
         running.stop()
-
-
-async def say(http: aiohttp.ClientSession, server: Stack, sender: str, text: str) -> list[dict[str, Any]]:
-    async with http.post(
-        f"{server.settings.rasa_url}/webhooks/rest/webhook", json={"sender": sender, "message": text}
-    ) as response:
-        assert response.status == 200
-        return await response.json()
 
 
 async def turns(http: aiohttp.ClientSession, stack: Stack, conversation_id: str) -> list[dict[str, Any]]:

@@ -9,6 +9,7 @@ conversation is paused and an escalation (reason "bot_failure") joins the agents
 When Redis itself does not answer, nothing can be kept (not the message, not the queue):
 the customer is told so, in their message's language, and asked to write again.
 A conversation over the rate limit (bot/channels/rate_limit.py) is asked to slow down.
+Web chat messages kept while this server was down (bot/offline.py) are replayed first.
 `handle_message` says which of these happened, so that a channel can answer 503 or 429.
 """
 
@@ -22,10 +23,11 @@ from typing import Any, Literal
 
 from rasa.core.agent import Agent
 from rasa.core.channels.channel import OutputChannel, UserMessage
-from rasa.shared.core.events import BotUttered, ConversationPaused, UserUttered
+from rasa.shared.core.events import BotUttered, ConversationPaused, Event, UserUttered
 from redis.exceptions import RedisError
 from sanic import Sanic
 
+from bot import offline
 from bot.business_hours import BusinessHours
 from bot.channels.rate_limit import over_limit
 from bot.escalations import Escalation, EscalationStore, connect, conversation_turns
@@ -73,6 +75,9 @@ async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]]
             slow_down = text_of("rate_limited", _language(message))
             await output.inner.send_response(message.sender_id, {"text": slow_down})
             return "rate_limited"
+        agent: Agent = Sanic.get_app().ctx.agent
+        if message.input_channel == "webchat":
+            await replay_offline(agent, message.sender_id, settings)
         try:
             await asyncio.wait_for(on_new_message(message), TURN_TIMEOUT_S)
             failure = None
@@ -83,7 +88,6 @@ async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]]
                 raise
             logger.exception("the bot failed on a message")
             failure = type(exc).__name__
-        agent: Agent = Sanic.get_app().ctx.agent
         if failure is None and output.sent:
             return "handled"
         tracker = await agent.tracker_store.retrieve(message.sender_id)
@@ -98,6 +102,26 @@ async def handle_message(on_new_message: Callable[[UserMessage], Awaitable[Any]]
         apology = text_of("storage_unavailable", _language(message))
         await output.inner.send_response(message.sender_id, {"text": apology})
         return "unavailable"
+
+
+async def replay_offline(agent: Agent, sender: str, settings: Settings) -> None:
+    """Messages the customer sent while this server was down come first (bot/offline.py)."""
+    redis = _escalations(settings).redis
+    if not await offline.pending(redis, settings.redis_prefix, sender):
+        return
+
+    async def parse(text: str) -> dict[str, Any]:
+        return await agent.parse_message(UserMessage(text, sender_id=sender))
+
+    async def apply(events: list[dict[str, Any]]) -> None:
+        async with agent.lock_store.lock(sender):
+            tracker = await agent.tracker_store.get_or_create_tracker(sender)
+            for event in events:
+                tracker.update(Event.from_parameters(event))
+            await agent.tracker_store.save(tracker)
+
+    replayed = await offline.replay(redis, settings.redis_prefix, sender, parse, apply)
+    logger.info("replayed %d messages kept while the bot was down", replayed)
 
 
 def _language(message: UserMessage) -> str:

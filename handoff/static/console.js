@@ -144,9 +144,30 @@
     transcript.replaceChildren(...v.transcript.map(line));
     transcript.scrollTop = transcript.scrollHeight;
     $("notes").replaceChildren(...v.notes.map(note));
+    renderCustomer(v.customer);
+    renderArticlePicks();
     $("earlier").replaceChildren(
-      ...(v.earlier.length ? v.earlier.map((x) => el("li", {}, `${new Date(x.created_at * 1000).toLocaleDateString()} · ${x.channel} · ${x.status} — ${x.first_message || ""}`)) : [el("li", { class: "muted" }, "none")])
+      ...(v.earlier.length ? v.earlier.map(earlierItem) : [el("li", { class: "muted" }, "none")])
     );
+  }
+
+  function earlierItem(x) {
+    const item = el("li", { class: "earlier__item", "data-conversation": x.conversation_id }, `${new Date(x.created_at * 1000).toLocaleDateString()} · ${x.channel} · ${x.status} — ${x.first_message || ""}`);
+    item.addEventListener("click", () => select(x.conversation_id));
+    return item;
+  }
+
+  // The customer's other conversations (linked by a matching contact or by an agent), with undo.
+  function renderCustomer(customer) {
+    $("c-contacts").textContent = customer.contacts.length ? customer.contacts.join(", ") : "no contact given";
+    const items = customer.linked.map((c) => {
+      const open = el("button", { type: "button", class: "link", title: c.conversation_id }, `${c.channel} · ${c.conversation_id.slice(0, 24)}`);
+      open.addEventListener("click", () => select(c.conversation_id));
+      const unlink = el("button", { type: "button", class: "unlink" }, "Unlink");
+      unlink.addEventListener("click", () => act("unlink", undefined, c.conversation_id));
+      return el("li", { "data-conversation": c.conversation_id }, open, " ", unlink);
+    });
+    $("linked").replaceChildren(...(items.length ? items : [el("li", { class: "muted" }, "no other conversations linked")]));
   }
 
   function renderAssign(e, open) {
@@ -175,14 +196,34 @@
     ]);
     $("canned").replaceChildren(el("option", { value: "" }, "Canned reply…"), ...canned.replies.map((r) => el("option", { value: r.text }, r.name.replace(/_/g, " "))));
     state.articles = articles.articles;
-    $("article-list").replaceChildren(...articles.articles.map((a) => el("option", { value: a.title })));
+  }
+
+  // One click inserts an article: the ones the bot offered in this conversation first, then matches.
+  function renderArticlePicks() {
+    const v = state.view;
+    const query = $("article-filter").value.trim().toLowerCase();
+    const offered = new Set([
+      ...v.transcript.map((l) => l.kb_article).filter(Boolean),
+      ...((v.escalation && v.escalation.articles_offered) || []).map((a) => a.article_id),
+    ]);
+    const picks = query
+      ? state.articles.filter((a) => a.title.toLowerCase().includes(query) || a.id.includes(query))
+      : state.articles.filter((a) => offered.has(a.id));
+    $("article-picks").replaceChildren(
+      ...picks.slice(0, 6).map((a) => {
+        const pick = el("button", { type: "button", class: "pick", "data-article": a.id, title: "Insert into the reply" }, "+ " + a.title);
+        pick.addEventListener("click", () => insert(a.text));
+        return el("li", {}, pick);
+      })
+    );
   }
 
   // --- actions -----------------------------------------------------------
-  async function act(path, body) {
+  // `path` on the selected conversation, or on `target` (another of the customer's conversations).
+  async function act(path, body, target) {
     $("c-error").textContent = "";
     try {
-      const result = await call("POST", `/api/conversations/${encodeURIComponent(state.selected)}/${path}`, body);
+      const result = await call("POST", `/api/conversations/${encodeURIComponent(target || state.selected)}/${path}`, body);
       await select(state.selected);
       // A reply that waits (WhatsApp template outside 24 hours): say so, the agent must know.
       if (result && result.delivered === false && result.reason) $("c-error").textContent = result.reason;
@@ -204,11 +245,22 @@
     await act("messages", { text });
   });
 
-  $("reply").addEventListener("input", () => {
+  $("link-form").addEventListener("submit", async (event) => {
+    event.preventDefault();
+    const other = $("link-with").value.trim();
+    if (!other || !state.selected) return;
+    $("link-with").value = "";
+    await act("link", { with: other });
+  });
+
+  // The customer sees "Agent is typing…" while the agent writes or inserts a reply (at most every 3 s).
+  function noteTyping() {
     if (Date.now() - state.lastTyping < 3000 || !state.selected) return;
     state.lastTyping = Date.now();
     call("POST", `/api/conversations/${encodeURIComponent(state.selected)}/typing`).catch(() => {});
-  });
+  }
+
+  $("reply").addEventListener("input", noteTyping);
 
   $("canned").addEventListener("change", (event) => {
     if (!event.target.value) return;
@@ -216,17 +268,13 @@
     event.target.value = "";
   });
 
-  $("article-filter").addEventListener("change", (event) => {
-    const article = state.articles.find((a) => a.title === event.target.value);
-    if (!article) return;
-    insert(article.text);
-    event.target.value = "";
-  });
+  $("article-filter").addEventListener("input", () => state.view && renderArticlePicks());
 
   function insert(text) {
     const box = $("reply");
     box.value = box.value ? box.value + "\n\n" + text : text;
     box.focus();
+    noteTyping();
   }
 
   $("note-form").addEventListener("submit", async (event) => {

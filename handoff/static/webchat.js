@@ -78,7 +78,20 @@
     if (!state.session_id) return;
     add({ from: "customer", text: shown || payload });
     lastTyping = 0; // the next keystroke starts a new "typing" notice
-    socket.emit("user_uttered", { message: payload, metadata: { language: language } });
+    if (socket && socket.connected) socket.emit("user_uttered", { message: payload, metadata: { language: language } });
+    else sayWhileBotIsDown(payload);
+  }
+
+  // The bot's server is unreachable: the agent service keeps the message for people and says so.
+  function sayWhileBotIsDown(text) {
+    fetch("/webchat/offline", {
+      method: "POST",
+      headers: { "Content-Type": "application/json" },
+      body: JSON.stringify({ session_id: state.session_id, token: state.token, text: text, language: language }),
+    })
+      .then((r) => r.json().then((data) => (data.text ? data : Promise.reject(r.status))))
+      .then((data) => add({ from: "bot", text: data.text, handoff: data.custom && data.custom.handoff.status }))
+      .catch(() => add({ from: "system", text: "Your message could not be sent. Please check your connection and try again." }));
   }
 
   state.history.forEach(render);
@@ -106,8 +119,8 @@
       input.focus();
     });
     socket.on("disconnect", () => {
-      status.textContent = "reconnecting…";
-      input.disabled = send.disabled = true;
+      status.textContent = "reconnecting…"; // messages meanwhile go to people (sayWhileBotIsDown)
+      input.disabled = send.disabled = !state.session_id;
     });
     socket.on("bot_uttered", (message) => {
       typing.hidden = true;
