@@ -1,7 +1,7 @@
 """Runs an exported sentence-transformers graph (onnx_export.py) with onnxruntime.
 
-Imports neither torch nor transformers: a serving process on an ONNX backend keeps
-only onnxruntime, the `tokenizers` library and the graph in memory.
+Imports neither torch nor transformers: the encoder of an ONNX backend needs only
+onnxruntime, the `tokenizers` library and the graph in memory.
 """
 
 from __future__ import annotations
