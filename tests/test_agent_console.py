@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import secrets
+import signal
 import time
 from typing import Any
 
@@ -11,6 +13,7 @@ import aiohttp
 import pytest
 from aiohttp import web
 
+from bot.channels.fail_open import TURN_TIMEOUT_S
 from bot.stack import Stack
 from handoff.app import routes
 from tests.agent_client import SPEC, AgentClient, ensure_account
@@ -310,3 +313,23 @@ async def test_bot_failure_fails_open_to_the_queue_and_recovers(
     assert (await anna.post(f"/api/conversations/{sender}/handback"))[0] == 200
     answer = await say(http, stack, sender, "Jak mogę zwrócić produkt?")
     assert answer[-1]["custom"]["kb_article"] == "returns-how-to"
+
+
+async def test_a_hung_action_server_times_out_to_the_queue(
+    stack: Stack, http: aiohttp.ClientSession, anna: AgentClient
+) -> None:
+    sender = "rest:hung-" + secrets.token_hex(6)
+    assert (await say(http, stack, sender, "Cześć, mam pytanie"))[0]["text"]
+    actions = stack.processes["actions"].pid
+    os.kill(actions, signal.SIGSTOP)  # alive and accepting connections, but never answering
+    try:
+        started = time.monotonic()
+        messages = await say(http, stack, sender, "Jak mogę zwrócić produkt?")
+        waited = time.monotonic() - started
+        assert messages[-1]["custom"]["handoff"]["reason"] == "bot_failure"
+        assert messages[-1]["text"].startswith("Przepraszam, mam teraz problem techniczny")
+        assert waited < TURN_TIMEOUT_S + 10  # told within the turn's time limit, not left waiting
+        status, view = await anna.get(f"/api/conversations/{sender}")
+        assert view["escalation"]["reason"] == "bot_failure" and view["paused"] is True
+    finally:
+        os.kill(actions, signal.SIGCONT)
