@@ -53,6 +53,14 @@ def page(browser: Browser, stack: Stack) -> Iterator[Page]:
     context.close()
 
 
+def log_in(console: Page, stack: Stack, username: str) -> None:
+    """Open the agent console and log in as `username` (password: tests.agent_client.PASSWORD)."""
+    console.goto(f"http://{stack.settings.host}:{stack.settings.agent_service_port}/console")
+    console.fill("#login-username", username)
+    console.fill("#login-password", PASSWORD)
+    console.click("#login-form button[type=submit]")
+
+
 def send(page: Page, text: str) -> None:
     page.fill("#input", text)
     page.press("#input", "Enter")
@@ -87,10 +95,7 @@ def test_agent_takes_over_in_the_console_and_hands_back(page: Page, browser: Bro
     console_context = browser.new_context(viewport={"width": 1280, "height": 860})
     console = console_context.new_page()
     try:
-        console.goto(f"http://{s.host}:{s.agent_service_port}/console")
-        console.fill("#login-username", "ewa")
-        console.fill("#login-password", PASSWORD)
-        console.click("#login-form button[type=submit]")
+        log_in(console, stack, "ewa")
         expect(console.locator("#live")).to_have_text("live", timeout=10_000)
 
         before = page.locator(".msg--bot").count()
@@ -161,10 +166,7 @@ def test_admin_reads_the_analytics_page(page: Page, browser: Browser, stack: Sta
     context = browser.new_context(viewport={"width": 1280, "height": 1400})
     admin = context.new_page()
     try:
-        admin.goto(f"http://{s.host}:{s.agent_service_port}/console")
-        admin.fill("#login-username", "szef")
-        admin.fill("#login-password", PASSWORD)
-        admin.click("#login-form button[type=submit]")
+        log_in(admin, stack, "szef")
         admin.click("#analytics-link")
         expect(admin.locator("#report")).to_be_visible(timeout=10_000)
         assert int(admin.locator("#k-conversations").inner_text()) >= 1
@@ -199,10 +201,7 @@ def test_agent_links_and_unlinks_a_customers_conversations_in_the_console(
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     console = context.new_page()
     try:
-        console.goto(f"http://{s.host}:{s.agent_service_port}/console")
-        console.fill("#login-username", "tomek")
-        console.fill("#login-password", PASSWORD)
-        console.click("#login-form button[type=submit]")
+        log_in(console, stack, "tomek")
         console.locator(f'.queue__item[data-conversation="{today}"]').click()
         expect(console.locator("#linked")).to_contain_text("no other conversations linked")
 
@@ -231,10 +230,7 @@ def test_web_chat_fails_open_to_people_when_the_bot_server_is_down(page: Page, b
     context = browser.new_context(viewport={"width": 1280, "height": 860})
     console = context.new_page()
     try:
-        console.goto(f"http://{s.host}:{s.agent_service_port}/console")
-        console.fill("#login-username", "iza")
-        console.fill("#login-password", PASSWORD)
-        console.click("#login-form button[type=submit]")
+        log_in(console, stack, "iza")
         expect(console.locator("#live")).to_have_text("live", timeout=10_000)
         send(page, "Jak mogę zwrócić produkt?")
         expect(page.locator('.msg--bot[data-kb-article="returns-how-to"]')).to_have_count(1, timeout=30_000)
