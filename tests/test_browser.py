@@ -59,6 +59,8 @@ def log_in(console: Page, stack: Stack, username: str) -> None:
     console.fill("#login-username", username)
     console.fill("#login-password", PASSWORD)
     console.click("#login-form button[type=submit]")
+    expect(console.locator("#app")).to_be_visible(timeout=10_000)
+    expect(console.locator("#login")).to_be_hidden()
 
 
 def send(page: Page, text: str) -> None:
@@ -168,7 +170,7 @@ def test_admin_reads_the_analytics_page(page: Page, browser: Browser, stack: Sta
     try:
         log_in(admin, stack, "szef")
         admin.click("#analytics-link")
-        expect(admin.locator("#report")).to_be_visible(timeout=10_000)
+        expect(admin.locator("#report")).to_be_visible(timeout=10_000)  # shown once the report has loaded
         assert int(admin.locator("#k-conversations").inner_text()) >= 1
         expect(admin.locator("#c-articles svg")).to_contain_text("returns-how-to")
         expect(admin.locator("#t-unhelpful")).to_contain_text("returns-how-to")
