@@ -253,13 +253,11 @@ class Stack:
             "rasa": [
                 sys.executable,
                 "-m",
-                "rasa",
+                "bot.rasa_server",  # `rasa run` with compiled validators; the token from RASA_TOKEN
                 "run",
                 "--model",
                 str(self.model),
                 "--enable-api",
-                "--auth-token",
-                s.rasa_token,
                 "--port",
                 str(s.rasa_port),
                 "--interface",

@@ -80,3 +80,15 @@ async def test_logs_carry_no_personal_data_or_tokens(stack: Stack, http: aiohttp
     assert sum(len(text) for text in logs.values()) > 1000  # the processes did log
     found = [(name, what) for name, text in logs.items() for what, value in secrets.items() if value in text]
     assert found == []
+
+
+def test_no_secret_on_a_process_command_line(stack: Stack) -> None:
+    """`ps` shows every user's command lines: the Rasa API token goes by environment instead."""
+    command_lines = {
+        name: Path(f"/proc/{process.pid}/cmdline").read_bytes().decode().replace("\0", " ")
+        for name, process in stack.processes.items()
+    }
+    assert {"rasa", "actions", "agent-service"} <= command_lines.keys()
+    assert "--enable-api" in command_lines["rasa"]
+    leaked = [name for name, line in command_lines.items() if stack.settings.rasa_token in line]
+    assert leaked == []

@@ -1,0 +1,63 @@
+"""The Rasa server's compiled JSON Schema validation gives jsonschema's own verdicts and errors."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import jsonschema
+import pytest
+from rasa.core.actions.action import RemoteAction
+from rasa.shared.utils.schemas.events import EVENTS_SCHEMA
+
+from bot import rasa_server
+
+ANSWER = {
+    "events": [
+        {"event": "slot", "timestamp": None, "name": "language", "value": "pl"},
+        {"event": "slot", "timestamp": None, "name": "kb_offered", "value": ["returns-how-to", "refund-time"]},
+    ],
+    "responses": [{"text": "Zwrot: Moje konto > Zamówienia", "buttons": [{"title": "👍", "payload": "/helpful"}]}],
+}
+BROKEN = [
+    {"events": [{"event": "slot", "name": "language", "value": "pl", "timestamp": "yesterday"}]},
+    {"events": [{"event": "no_such_event"}], "responses": []},
+    {"events": [], "responses": "not a list"},
+    {"events": {"event": "slot"}},
+]
+
+
+def verdict(validate: Any, instance: Any, schema: Any) -> tuple[str, list[Any]] | None:
+    try:
+        validate(instance, schema)
+    except jsonschema.ValidationError as error:
+        return error.message, list(error.absolute_path)
+    return None
+
+
+@pytest.mark.parametrize("instance", [ANSWER, *BROKEN])
+def test_same_verdict_and_error_as_jsonschema(instance: dict[str, Any]) -> None:
+    schema = RemoteAction.action_response_format_spec()
+    assert verdict(rasa_server.validate, instance, schema) == verdict(rasa_server._original_validate, instance, schema)
+
+
+def test_broken_action_responses_are_still_refused() -> None:
+    schema = RemoteAction.action_response_format_spec()
+    assert verdict(rasa_server.validate, ANSWER, schema) is None
+    assert all(verdict(rasa_server.validate, broken, schema) for broken in BROKEN)
+
+
+def test_a_different_schema_is_not_served_from_the_cache() -> None:
+    events = ANSWER["events"]
+    assert verdict(rasa_server.validate, events, EVENTS_SCHEMA) is None
+    assert verdict(rasa_server.validate, events, {"type": "array", "maxItems": 1}) is not None
+
+
+def test_install_reaches_rasas_own_call(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)  # undone after the test
+    rasa_server.install()
+    rasa_server._compiled.cache_clear()
+    action = RemoteAction("action_answer", None)
+    assert action._validate_action_result(ANSWER) is True
+    with pytest.raises(jsonschema.ValidationError, match="Failed to validate Action server response"):
+        action._validate_action_result(BROKEN[2])
+    assert rasa_server._compiled.cache_info().hits == 1  # compiled on the first call, reused on the second
