@@ -120,7 +120,9 @@ async def test_customers_rate_answers_and_conversations_and_the_admin_sees_it(
     goodbye = await say("Do widzenia")
     rating = goodbye[-1]
     assert len(rating["buttons"]) == 5 and "oceniasz" in rating["text"]
+    assert rating["buttons"][3]["payload"] == '/rate_conversation{"rating": "4"}'  # domain.yml's {{ }} unescaped
     assert (await say(rating["buttons"][3]["payload"]))[0]["text"] == "Dziękujemy za ocenę!"
+    assert "interpolator" not in (stack.log_dir / "rasa.log").read_text(errors="replace")  # no error per rating
 
     await ensure_account(stack.settings, "boss", "admin", "Boss")
     admin = await AgentClient(http, stack.settings).login("boss")

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import Any
 
 import jsonschema
@@ -52,12 +53,38 @@ def test_a_different_schema_is_not_served_from_the_cache() -> None:
     assert verdict(rasa_server.validate, events, {"type": "array", "maxItems": 1}) is not None
 
 
-def test_install_reaches_rasas_own_call(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)  # undone after the test
+@pytest.fixture
+def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+    """rasa_server.install() for one test, undone after it."""
+    from rasa.shared.core.events import Event
+
+    monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)
+    monkeypatch.setattr(Event, "resolve_by_type", Event.resolve_by_type)
+    monkeypatch.setattr(rasa_server, "_original_resolve_by_type", None)
     rasa_server.install()
+    yield
+
+
+def test_install_reaches_rasas_own_call(installed: None) -> None:
     rasa_server._compiled.cache_clear()
     action = RemoteAction("action_answer", None)
     assert action._validate_action_result(ANSWER) is True
     with pytest.raises(jsonschema.ValidationError, match="Failed to validate Action server response"):
         action._validate_action_result(BROKEN[2])
     assert rasa_server._compiled.cache_info().hits == 1  # compiled on the first call, reused on the second
+
+
+def test_event_classes_resolve_as_rasa_resolves_them(installed: None) -> None:
+    from rasa.shared.core.events import ActionExecuted, Event, UserUttered
+    from rasa.shared.utils.common import all_subclasses
+
+    original = rasa_server._original_resolve_by_type
+    assert Event.resolve_by_type is rasa_server.resolve_by_type
+    for name in {cls.type_name for cls in all_subclasses(Event)}:
+        assert Event.resolve_by_type(name) is original(name)
+    assert Event.resolve_by_type("no_such_event", UserUttered) is UserUttered
+    assert Event.resolve_by_type("topic") is None  # Rasa's backwards compatibility
+    with pytest.raises(ValueError, match="Unknown event name"):
+        Event.resolve_by_type("no_such_event")
+    events = [UserUttered("Jak zwrócić?").as_dict(), ActionExecuted("action_listen").as_dict()]
+    assert [type(Event.from_parameters(e)).__name__ for e in events] == ["UserUttered", "ActionExecuted"]

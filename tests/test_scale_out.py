@@ -93,3 +93,25 @@ async def test_agent_reply_reaches_a_web_chat_customer_on_either_server(
         assert (await customer.next(10))["text"].startswith("Znowu rozmawiasz z asystentem")
     finally:
         await customer.disconnect()
+
+
+async def test_bot_messages_reach_a_web_chat_customer_from_every_worker_of_one_server(stack: Stack) -> None:
+    """One Rasa server runs several Sanic workers (SUPPORTBOT_RASA_WORKERS); each new connection
+    to it is taken by whichever worker accepts first. Messages sent for the customer through many
+    fresh connections are served by every worker, and each must reach the customer's socket."""
+    assert stack.settings.rasa_workers > 1
+    customer = await WebChatCustomer(stack.settings).connect()
+    url = f"{stack.settings.rasa_url}/conversations/{customer.session_id}/tracker/events"
+    params = {"output_channel": "latest", "execute_side_effects": "true", "token": stack.settings.rasa_token}
+    try:
+        await customer.say("Cześć")
+        await customer.next()
+        texts = [f"Wiadomość {i} od konsultanta" for i in range(12)]
+        async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(force_close=True)) as fresh:
+            for text in texts:  # a new connection for each (force_close)
+                async with fresh.post(url, params=params, json=[{"event": "bot", "text": text}]) as response:
+                    assert response.status == 200
+        received = [(await customer.next(10))["text"] for _ in texts]
+        assert received == texts
+    finally:
+        await customer.disconnect()

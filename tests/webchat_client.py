@@ -22,8 +22,8 @@ class WebChatCustomer:
     async def connect(self, session_id: str | None = None, token: str | None = None) -> WebChatCustomer:
         confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.client.on("session_confirm", lambda data: confirmed.done() or confirmed.set_result(data))
-        # python-engineio's websocket client needs aiohttp >= 3.10; Rasa pins 3.9. Browsers use websocket.
-        await self.client.connect(self.settings.rasa_url, socketio_path="/socket.io", transports=["polling"])
+        # websocket, as the page: long polling would need every request at the same Rasa worker
+        await self.client.connect(self.settings.rasa_url, socketio_path="/socket.io", transports=["websocket"])
         await self.client.emit("session_request", {"session_id": session_id, "token": token})
         session = await asyncio.wait_for(confirmed, 10)
         self.session_id, self.token = session["session_id"], session["token"]

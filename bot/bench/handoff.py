@@ -50,7 +50,7 @@ async def measure(settings: Settings, rounds: int, replies: int) -> dict[str, An
             customer.on("bot_uttered", received.put)
             confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
             customer.on("session_confirm", lambda d, f=confirmed: f.done() or f.set_result(d))
-            await customer.connect(settings.rasa_url, socketio_path="/socket.io", transports=["polling"])
+            await customer.connect(settings.rasa_url, socketio_path="/socket.io", transports=["websocket"])
             await customer.emit("session_request", {})
             conversation = (await asyncio.wait_for(confirmed, 10))["session_id"]
             sent = time.time()

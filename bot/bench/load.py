@@ -78,6 +78,9 @@ AGENT_REPLIES = {
 }
 TARGETS = {"kb_p50_ms": 80.0, "kb_p95_ms": 200.0, "per_s": 40.0, "duration_s": 300.0, "growth_pct": 10.0}
 TARGET_CUSTOMERS = 20
+# Offered load by default: the target rate and an eighth more, so that meeting it is not a coin toss of
+# Poisson arrivals, and the latency targets are judged while the stack carries at least that load.
+DEFAULT_RATE = 45.0
 COLD_START_TARGET_S = 60.0
 STACK_PROCESSES = ("rasa", "actions", "agent-service")
 LOAD_GENERATOR = "load generator (this process)"
@@ -92,7 +95,7 @@ CLK_TCK = os.sysconf("SC_CLK_TCK")
 class Options:
     customers: int = 20
     duration: float = 300.0
-    rate: float | None = None
+    rate: float | None = DEFAULT_RATE
     think: float = 0.0
     webchat_share: float = 0.25
     handoff_share: float = 0.15
@@ -125,7 +128,10 @@ def parse_options(argv: list[str]) -> Options:
     d = Options()
     parser.add_argument("--customers", type=int, default=d.customers, help="concurrent customers (default 20)")
     parser.add_argument("--duration", type=float, default=d.duration, help="seconds of load (default 300)")
-    parser.add_argument("--rate", type=float, default=None, help="open loop: messages per second due, in all")
+    parser.add_argument(
+        "--rate", type=float, default=d.rate, help=f"open loop: messages per second due, in all (default {d.rate:g}); "
+        "0: closed loop (each customer sends its next message when the answer arrived, after --think)"
+    )
     parser.add_argument("--think", type=float, default=d.think, help="closed loop: seconds between answer and next")
     parser.add_argument("--webchat-share", type=float, default=d.webchat_share, help="share of web chat customers")
     parser.add_argument(
@@ -139,12 +145,12 @@ def parse_options(argv: list[str]) -> Options:
     parser.add_argument("--seed", type=int, default=d.seed)
     parser.add_argument("--out", type=Path, default=d.out)
     a = parser.parse_args(argv)
-    if a.customers < 1 or a.duration <= 0 or (a.rate is not None and a.rate <= 0):
-        parser.error("--customers, --duration and --rate must be positive")
+    if a.customers < 1 or a.duration <= 0 or a.rate < 0:
+        parser.error("--customers and --duration must be positive, --rate 0 or more")
     return Options(
         a.customers,
         a.duration,
-        a.rate,
+        a.rate or None,
         a.think,
         a.webchat_share,
         a.handoff_share,
@@ -337,9 +343,9 @@ class WebChatCustomer:
     async def open(self, timeout: float) -> None:
         confirmed: asyncio.Future = asyncio.get_running_loop().create_future()
         self.client.on("session_confirm", lambda data: confirmed.done() or confirmed.set_result(data))
-        # python-engineio's websocket client needs aiohttp >= 3.10; Rasa pins 3.9: long polling, as the tests do.
+        # websocket, as the page: long polling would need every request at the same Rasa worker
         await self.client.connect(
-            self.rasa_url, socketio_path="/socket.io", transports=["polling"], wait_timeout=timeout
+            self.rasa_url, socketio_path="/socket.io", transports=["websocket"], wait_timeout=timeout
         )
         await self.client.emit("session_request", {})
         self.session_id = (await asyncio.wait_for(confirmed, timeout))["session_id"]
@@ -878,7 +884,10 @@ def summarise(
             "total": len(errors),
             "by_error": dict(Counter(s.error for s in errors).most_common()),
             "by_kind": dict(Counter(s.kind for s in errors).most_common()),
-            "examples": [f"{s.kind} {s.channel} {s.error}: {s.detail}" for s in errors][:30],
+            "examples": [  # failures first
+                f"{s.kind} {s.channel} {s.error}: {s.detail}"
+                for s in sorted(errors, key=lambda s: s.error in QUALITY_ERRORS)
+            ][:30],
         },
         "behind_schedule": sum(p.late for p in run.pacers) if run.options.rate else None,
         "processes": processes,
@@ -950,8 +959,10 @@ def targets(results: dict[str, Any], options: Options) -> list[dict[str, Any]]:
     at = "" if options.customers == TARGET_CUSTOMERS else f"measured with {options.customers} customers, not 20"
     growth = [results["processes"].get(n, {}).get("growth_pct") for n in STACK_PROCESSES]
     growth = [g for g in growth if g is not None]
-    errors = results["errors"]["total"]
     wrong = sum(v for k, v in results["errors"]["by_error"].items() if k in QUALITY_ERRORS)
+    errors = results["errors"]["total"] - wrong
+    if not options.rate:  # closed loop: every customer always waits, so latency = customers / throughput
+        at = "; ".join(filter(None, [at, "closed loop: the latency is mostly queueing, judge it with --rate"]))
     rows = [
         judged("knowledge-base answer, median", kb.get("p50"), TARGETS["kb_p50_ms"], "ms", True, at),
         judged("knowledge-base answer, 95th percentile", kb.get("p95"), TARGETS["kb_p95_ms"], "ms", True, at),
@@ -973,8 +984,10 @@ def targets(results: dict[str, Any], options: Options) -> list[dict[str, Any]]:
     rows[2]["note"] = (
         f"lowest {results['throughput']['window_s']:g} s window: {results['throughput']['lowest_window_per_s']}"
     )
-    rows[4]["verdict"] = "met" if errors == 0 else f"missed: {errors} errors"
-    rows[4]["note"] = f"{errors - wrong} failures (HTTP, timeout, no answer, bot failure), {wrong} wrong answers"
+    rows[4]["note"] = (
+        "HTTP errors, timeouts, no answer, the bot failing open; not counted: "
+        f"{wrong} answers with another article than the question's own (quality: bot/assistant eval)"
+    )
     return rows
 
 
@@ -1038,9 +1051,19 @@ def latency_section(results: dict[str, Any]) -> list[str]:
 
 def errors_section(results: dict[str, Any]) -> list[str]:
     errors = results["errors"]
-    lines = ["", "## Errors", "", f"{errors['total']} in all."]
+    by_error = errors["by_error"]
+    failures = sum(v for k, v in by_error.items() if k not in QUALITY_ERRORS)
+    quality = errors["total"] - failures
+    lines = [
+        "",
+        "## Errors and other answers",
+        "",
+        f"{failures} failures (the stack did not answer, or failed open to people) and {quality} answers other than "
+        "the one the question expects: another article, or a handoff. Those are the bot's understanding, the same "
+        "without load; `bot/assistant eval` measures it on questions written for the purpose.",
+    ]
     if errors["total"]:
-        lines += ["", "| error | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in errors["by_error"].items()]
+        lines += ["", "| error | count |", "|---|---|"] + [f"| {k} | {v} |" for k, v in by_error.items()]
         lines += ["", "By message kind: " + ", ".join(f"{k} {v}" for k, v in errors["by_kind"].items()) + "."]
         lines += ["", "First ones (kind, channel, error: what was said → what came back):", ""]
         lines += [f"- `{e[:200]}`" for e in errors["examples"][:10]]

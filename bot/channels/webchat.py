@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import logging
 import secrets
+import uuid
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -104,6 +105,15 @@ class WebChatInput(InputChannel):
         sio = AsyncServer(async_mode="sanic", cors_allowed_origins=self.cors_allowed_origins, client_manager=manager)
         self.sio = sio
         webhook = _SocketBlueprint(sio, self.socketio_path, "webchat_webhook", __name__)
+
+        if manager is not None:
+
+            @webhook.listener("before_server_start")
+            async def own_host_id(*_: Any) -> None:
+                # Sanic forks its workers (SANIC_WORKERS) after this manager was made, so they would
+                # share its host id, and each would drop the others' messages from Redis as its own
+                # echo: an agent's reply sent by one worker never reached a customer on another.
+                manager.host_id = uuid.uuid4().hex
 
         @webhook.route("/", methods=["GET"])
         async def health(_: Request) -> HTTPResponse:

@@ -98,7 +98,8 @@
 
   fetch("/webchat/config").then((r) => r.json()).then((config) => {
     const url = config.rasa_url || location.protocol + "//" + location.hostname + ":" + config.rasa_port;
-    socket = io(url, { path: "/socket.io", transports: ["websocket", "polling"] });
+    // websocket only: long polling needs every request of a session at the same Rasa worker (sticky sessions).
+    socket = io(url, { path: "/socket.io", transports: ["websocket"] });
     socket.on("connect", () => {
       status.textContent = "connecting…";
       socket.emit("session_request", { session_id: state.session_id, token: state.token });
