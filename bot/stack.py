@@ -229,7 +229,7 @@ def serving_env(settings: Settings) -> dict[str, str]:
     threads = str(settings.threads_per_message)
     return {
         "SUPPORTBOT_THREADS_PER_MESSAGE": threads,
-        "SANIC_WORKERS": str(settings.rasa_workers),  # Rasa allows more than one with its Redis lock store
+        "SUPPORTBOT_RASA_WORKERS": str(settings.rasa_workers),  # read by bot/rasa_server.py
         "OMP_NUM_THREADS": threads,  # torch's intra-op threads (the sentence embedding)
         "MKL_NUM_THREADS": threads,
         "TF_INTRA_OP_PARALLELISM_THREADS": threads,  # Rasa configures TensorFlow (DIET) from these
