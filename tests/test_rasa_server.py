@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import socket
+import subprocess
+import sys
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,6 +15,7 @@ from rasa.core.actions.action import RemoteAction
 from rasa.shared.utils.schemas.events import EVENTS_SCHEMA
 
 from bot import rasa_server
+from bot.settings import PROJECT_DIR
 
 ANSWER = {
     "events": [
@@ -88,3 +93,21 @@ def test_event_classes_resolve_as_rasa_resolves_them(installed: None) -> None:
         Event.resolve_by_type("no_such_event")
     events = [UserUttered("Jak zwrócić?").as_dict(), ActionExecuted("action_listen").as_dict()]
     assert [type(Event.from_parameters(e)).__name__ for e in events] == ["UserUttered", "ActionExecuted"]
+
+
+def test_workers_refuse_a_port_another_server_listens_on() -> None:
+    """SO_REUSEPORT would let the workers share the port with a server left running: they refuse."""
+    with socket.create_server(("127.0.0.1", 0)) as taken:
+        port = taken.getsockname()[1]
+        env = {**os.environ, "SUPPORTBOT_RASA_WORKERS": "2", "RASA_TOKEN": "t", "PYTHONPATH": str(PROJECT_DIR)}
+        command = [sys.executable, "-m", "bot.rasa_server", "run", "--enable-api", "--interface", "127.0.0.1"]
+        done = subprocess.run([*command, "--port", str(port)], env=env, capture_output=True, text=True, timeout=60)
+    assert done.returncode == 1
+    assert f"cannot listen on 127.0.0.1:{port}" in done.stdout
+
+
+def test_the_api_needs_a_token() -> None:
+    env = {**os.environ, "SUPPORTBOT_RASA_WORKERS": "1", "RASA_TOKEN": "", "PYTHONPATH": str(PROJECT_DIR)}
+    command = [sys.executable, "-m", "bot.rasa_server", "run", "--enable-api", "--port", "1"]
+    done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
+    assert done.returncode == 2 and "RASA_TOKEN is not set" in done.stderr
