@@ -1145,13 +1145,14 @@ def profile_section(results: dict[str, Any]) -> list[str]:
         lines.append("Run with `--profile` to time /model/parse, the action server and the whole turn separately.")
     rasa = results["processes"].get("rasa")
     if rasa:
-        ceiling = 1000 / max(rasa["cpu_ms_per_message"], 1e-6)
+        workers = results["run"].get("rasa_workers", 1)
+        ceiling = min(workers, cpu_count()) * 1000 / max(rasa["cpu_ms_per_message"], 1e-6)
         lines += [
             "",
-            f"Under load the Rasa server used {rasa['cpu_ms_per_message']} ms of CPU per message answered (mean "
-            f"{rasa['cpu_pct_mean']}% of one core). It understands messages in one event loop, so at that cost one "
-            f"Rasa server cannot answer more than about {ceiling:.0f} messages per second, however many customers "
-            "there are.",
+            f"Under load the Rasa server ({workers} worker processes) used {rasa['cpu_ms_per_message']} ms of CPU "
+            f"per message answered (mean {rasa['cpu_pct_mean']}% of one core, all workers). Each worker understands "
+            f"messages in one event loop, on at most one core, so at that cost the workers cannot answer more than "
+            f"about {ceiling:.0f} messages per second on this machine, the other processes aside.",
         ]
     return lines
 
@@ -1273,6 +1274,7 @@ def main(argv: list[str]) -> int:
         "machine": {"cpus": cpu_count(), "load_average_before": load_before, "load_average_after": load_average()},
         "settings": options.as_dict(),
         "rasa_model": stack.model.name,
+        "rasa_workers": settings.rasa_workers,
     }
     results["targets"] = targets(results, options)
     write_report(results, options.out)
