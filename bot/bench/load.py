@@ -1146,7 +1146,7 @@ def profile_section(results: dict[str, Any]) -> list[str]:
     rasa = results["processes"].get("rasa")
     if rasa:
         workers = results["run"].get("rasa_workers", 1)
-        ceiling = min(workers, cpu_count()) * 1000 / max(rasa["cpu_ms_per_message"], 1e-6)
+        ceiling = min(workers, int(cpu_count())) * 1000 / max(rasa["cpu_ms_per_message"], 1e-6)
         lines += [
             "",
             f"Under load the Rasa server ({workers} worker processes) used {rasa['cpu_ms_per_message']} ms of CPU "
