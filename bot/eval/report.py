@@ -91,7 +91,8 @@ def _header(run: dict[str, Any]) -> list[str]:
         "",
         f"- last run: commit `{run['commit']}`" + (" with uncommitted changes" if run["uncommitted_changes"] else ""),
         f"- date {run['date']}, Python {run['python']}, {run['machine']}",
-        f"- Rasa model `{run['rasa_model']}` (config.yml pipeline), embedding model `{run['embedding_model']}`",
+        f"- Rasa model `{run['rasa_model']}` (config.yml pipeline), embedding model `{run['embedding_model']}`"
+        f" on the `{run.get('embedding_backend', 'not recorded')}` backend",
         f"- thresholds (bot/config/thresholds.yml): answer {run['thresholds']['answer']}, "
         f"choose_margin {run['thresholds']['choose_margin']}; intent fallback (config.yml) {run['fallback_threshold']}",
         f"- held-out set `bot/eval/heldout.yml` (sha256 {run['heldout_sha256']}), never used for training or tuning",

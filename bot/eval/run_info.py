@@ -43,6 +43,7 @@ def run_info(
         "uncommitted_changes": bool(changed) if changed != "unknown" else None,
         "rasa_model": model_path.name if model_path else None,
         "embedding_model": embedding_model,
+        "embedding_backend": settings.embedding_backend,
         "thresholds": {"answer": thresholds.answer, "choose_margin": thresholds.choose_margin},
         "fallback_threshold": fallback_threshold(settings.project_dir / "config.yml"),
         "heldout_sha256": hashlib.sha256(heldout_file.read_bytes()).hexdigest()[:16],
