@@ -105,7 +105,7 @@ def listen_with_reuse_port() -> None:
     def run(self: Sanic, host: str | None = None, port: int | None = None, **kwargs: Any) -> Any:
         if kwargs.get("sock") is None and port is not None and kwargs.get("workers", 1) == 1:
             address = (host or "127.0.0.1", port)
-            kwargs["sock"] = socket.create_server(address, backlog=kwargs.get("backlog", 100), reuse_port=True)
+            kwargs["sock"] = _listen(address, backlog=kwargs.get("backlog", 100), reuse_port=True)
             host = port = None
         return original(self, host, port, **kwargs)
 
@@ -129,10 +129,17 @@ def run_rasa() -> int:
     return 0
 
 
+def _listen(address: tuple[str, int], **options: Any) -> socket.socket:
+    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
+    return socket.create_server(address, family=family, **options)
+
+
 def _argument(names: tuple[str, ...], default: str) -> str:
-    for index, value in enumerate(sys.argv[:-1]):
-        if value in names:
-            return sys.argv[index + 1]
+    """The value of a `rasa run` option, given as `--port 5005` or `--port=5005`."""
+    for index, value in enumerate(sys.argv):
+        name, equals, rest = value.partition("=")
+        if name in names:
+            return rest if equals else (sys.argv[index + 1] if index + 1 < len(sys.argv) else default)
     return default
 
 
@@ -141,14 +148,24 @@ def serve_workers(count: int) -> int:
     and its exit code is ours: whoever supervises this process sees the failure."""
     address = (_argument(("-i", "--interface"), "0.0.0.0"), int(_argument(("-p", "--port"), "5005")))
     try:  # SO_REUSEPORT would share the port with a server left running: refuse instead
-        socket.create_server(address).close()
+        _listen(address).close()
     except OSError as exc:
         print(f"error: cannot listen on {address[0]}:{address[1]} ({exc.strerror}); is a server running?")
         return 1
-    workers = []
+    workers: list[int] = []
+
+    def stop(signum: int, _: Any) -> None:
+        for pid in workers:
+            with contextlib.suppress(ProcessLookupError):
+                os.kill(pid, signal.SIGTERM)
+
+    signal.signal(signal.SIGTERM, stop)  # before the first fork: no moment without it
+    signal.signal(signal.SIGINT, stop)
     for _ in range(count):
         pid = os.fork()
         if pid == 0:  # a worker: imports Rasa and loads the model on its own
+            signal.signal(signal.SIGTERM, signal.SIG_DFL)  # Sanic installs its own handlers
+            signal.signal(signal.SIGINT, signal.SIG_DFL)
             code = 1
             try:
                 listen_with_reuse_port()
@@ -156,14 +173,6 @@ def serve_workers(count: int) -> int:
             finally:
                 os._exit(code)
         workers.append(pid)
-
-    def stop(signum: int, _: Any) -> None:
-        for pid in workers:
-            with contextlib.suppress(ProcessLookupError):
-                os.kill(pid, signal.SIGTERM)
-
-    signal.signal(signal.SIGTERM, stop)
-    signal.signal(signal.SIGINT, stop)
     ended, status = os.wait()
     stop(signal.SIGTERM, None)
     for pid in workers:

@@ -111,3 +111,17 @@ def test_the_api_needs_a_token() -> None:
     command = [sys.executable, "-m", "bot.rasa_server", "run", "--enable-api", "--port", "1"]
     done = subprocess.run(command, env=env, capture_output=True, text=True, timeout=120)
     assert done.returncode == 2 and "RASA_TOKEN is not set" in done.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "port"),
+    [
+        (["run", "--port", "5010"], "5010"),
+        (["run", "--port=5011"], "5011"),
+        (["run", "-p", "5012"], "5012"),
+        (["run"], "5005"),
+    ],
+)
+def test_the_port_is_read_as_rasa_reads_it(monkeypatch: pytest.MonkeyPatch, argv: list[str], port: str) -> None:
+    monkeypatch.setattr(sys, "argv", ["bot.rasa_server", *argv])
+    assert rasa_server._argument(("-p", "--port"), "5005") == port
