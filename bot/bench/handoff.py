@@ -75,7 +75,7 @@ async def measure(settings: Settings, rounds: int, replies: int) -> dict[str, An
                 to_customer.append((time.perf_counter() - start) * 1000)
             async with http.post(path + "/resolve", headers=auth) as r:
                 assert r.status == 200, await r.text()
-            # A polling client's disconnect waits for its long poll to end: let it finish in the background.
+            # A disconnect waits for the server's side of it: let it finish in the background.
             leaving.append(asyncio.create_task(customer.disconnect()))
         await ws.close()
         await asyncio.gather(*leaving)

@@ -561,7 +561,7 @@ async def customer_loop(run: Run, index: int) -> None:
         try:
             await one_conversation(run, customer, pacer, rng)
         finally:
-            # A polling client's disconnect waits for its long poll to end: let it finish in the background.
+            # A disconnect waits for the server's side of it: let it finish in the background.
             run.leaving.append(asyncio.create_task(customer.close()))
 
 
