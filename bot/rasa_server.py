@@ -105,7 +105,7 @@ def listen_with_reuse_port() -> None:
     def run(self: Sanic, host: str | None = None, port: int | None = None, **kwargs: Any) -> Any:
         if kwargs.get("sock") is None and port is not None and kwargs.get("workers", 1) == 1:
             address = (host or "127.0.0.1", port)
-            kwargs["sock"] = _listen(address, backlog=kwargs.get("backlog", 100), reuse_port=True)
+            kwargs["sock"] = _bound(address)
             host = port = None
         return original(self, host, port, **kwargs)
 
@@ -127,6 +127,16 @@ def run_rasa() -> int:
     except SystemExit as exit_:
         return exit_.code if isinstance(exit_.code, int) else 1
     return 0
+
+
+def _bound(address: tuple[str, int]) -> socket.socket:
+    """Bound, not yet listening: Sanic listens once the model has loaded, so no connection
+    reaches a worker that cannot answer yet (the kernel only spreads to listening sockets)."""
+    bound = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    bound.bind(address)
+    return bound
 
 
 def _listen(address: tuple[str, int], **options: Any) -> socket.socket:
