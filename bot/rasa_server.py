@@ -132,16 +132,15 @@ def run_rasa() -> int:
 def _bound(address: tuple[str, int]) -> socket.socket:
     """Bound, not yet listening: Sanic listens once the model has loaded, so no connection
     reaches a worker that cannot answer yet (the kernel only spreads to listening sockets)."""
-    bound = socket.socket(socket.AF_INET6 if ":" in address[0] else socket.AF_INET)
+    bound = socket.socket(_family(address))
     bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
     bound.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
     bound.bind(address)
     return bound
 
 
-def _listen(address: tuple[str, int], **options: Any) -> socket.socket:
-    family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
-    return socket.create_server(address, family=family, **options)
+def _family(address: tuple[str, int]) -> socket.AddressFamily:
+    return socket.AF_INET6 if ":" in address[0] else socket.AF_INET
 
 
 def _argument(names: tuple[str, ...], default: str) -> str:
@@ -158,7 +157,7 @@ def serve_workers(count: int) -> int:
     and its exit code is ours: whoever supervises this process sees the failure."""
     address = (_argument(("-i", "--interface"), "0.0.0.0"), int(_argument(("-p", "--port"), "5005")))
     try:  # SO_REUSEPORT would share the port with a server left running: refuse instead
-        _listen(address).close()
+        socket.create_server(address, family=_family(address)).close()
     except OSError as exc:
         print(f"error: cannot listen on {address[0]}:{address[1]} ({exc.strerror}); is a server running?")
         return 1

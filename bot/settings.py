@@ -56,9 +56,9 @@ class Settings:
     # the cores: `bot/assistant bench load` measured 578 ms of Rasa CPU per message with
     # the default threads, 137 ms with one, on a busy 2-core machine (README "Speed figures").
     threads_per_message: int = 1
-    # Rasa server processes (Sanic workers) on the one port, sharing the tracker and lock
-    # stores in Redis. Rasa answers in one event loop per process: one worker used about
-    # one core and capped `bench load` at ~39 msg/s on this 2-core machine, two reached ~65.
+    # Rasa server processes on the one port (bot/rasa_server.py), sharing the tracker and
+    # lock stores in Redis. Rasa answers in one event loop per process: one used about one
+    # core and capped `bench load` at ~39 msg/s on this 2-core machine, two reached ~65.
     rasa_workers: int = 2
 
     @property
@@ -91,7 +91,8 @@ class Settings:
             return env.get(name) or str(default)
 
         rasa_port = int(get("RASA_PORT", defaults.rasa_port))
-        if int(get("SUPPORTBOT_RASA_WORKERS", defaults.rasa_workers)) < 1:
+        rasa_workers = int(get("SUPPORTBOT_RASA_WORKERS", defaults.rasa_workers))
+        if rasa_workers < 1:
             raise ValueError("SUPPORTBOT_RASA_WORKERS must be 1 or more")
         prefix = get("SUPPORTBOT_REDIS_PREFIX", defaults.redis_prefix)
         if not prefix.isalnum():
@@ -122,5 +123,5 @@ class Settings:
             webchat_session_secret=env.get("WEBCHAT_SESSION_SECRET", ""),
             rate_limit=get("SUPPORTBOT_RATE_LIMIT", defaults.rate_limit),
             threads_per_message=int(get("SUPPORTBOT_THREADS_PER_MESSAGE", defaults.threads_per_message)),
-            rasa_workers=int(get("SUPPORTBOT_RASA_WORKERS", defaults.rasa_workers)),
+            rasa_workers=rasa_workers,
         )
