@@ -3,15 +3,18 @@ and its ONNX backends like the torch one."""
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 import sys
+from collections import Counter
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from bot.embeddings.encoder import Encoder, backend_for, default_model_dir, ensure_backend, get_encoder
+from bot.embeddings.onnx_export import MODEL_FILE
 from bot.settings import PROJECT_DIR, Settings
 from bot.stack import training_key
 
@@ -83,6 +86,21 @@ def test_onnx_backend_embeds_like_torch(torch_encoder, backend: str, min_cosine:
     assert np.allclose(np.linalg.norm(batched, axis=1), 1.0, atol=1e-4)
     assert (one_at_a_time * reference).sum(axis=1).min() >= min_cosine
     assert (batched * one_at_a_time).sum(axis=1).min() >= 0.9999
+
+
+@pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
+def test_onnx_export_fuses_each_layers_attention(backend: str) -> None:
+    """onnxruntime's attention fusion needs the graph traced its way (onnx_export._fusable_bert):
+    a transformers upgrade that changes the traced graph shows here, not as a slower bot."""
+    import onnx
+
+    folder = ensure_backend(settings_for(backend)).onnx_dir
+    ops = Counter(node.op_type for node in onnx.load(str(folder / MODEL_FILE)).graph.node)
+    config = json.loads((default_model_dir(Settings.from_env()) / "config.json").read_text(encoding="utf-8"))
+    layers = config["num_hidden_layers"]
+    attention = "QAttention" if backend == "onnx-int8" else "Attention"
+    assert ops[attention] == layers
+    assert ops["Softmax"] == 0
 
 
 def test_backend_changes_the_encoder_key_and_the_training_key(encoder, monkeypatch) -> None:

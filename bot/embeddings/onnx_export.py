@@ -5,16 +5,19 @@ normalisation) traced from its own modules, so pooling is never re-implemented: 
 runtime only tokenises and runs the graph. What the pipeline does before the
 transformer (the default prompt, `query: ` for our model, and the maximum length)
 is read from the loaded model and written beside the graph in encoder.json.
-Both backends get onnxruntime's BERT graph fusions; "onnx-int8" adds its dynamic int8
-quantisation (weights int8 per channel, activations quantised at run time).
+Both backends get onnxruntime's BERT graph fusions, attention included (one `Attention`
+op per layer; see `_fusable_bert`); "onnx-int8" adds its dynamic int8 quantisation
+(weights int8 per channel, activations quantised at run time).
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
 from pathlib import Path
 
 MODEL_FILE = "model.onnx"
@@ -41,6 +44,75 @@ def _pipeline_module(model, names: list[str], constants: dict[str, object]):  # 
     return Pipeline().eval()
 
 
+@contextlib.contextmanager
+def _fusable_bert() -> Iterator[None]:
+    """Trace BERT's attention the way onnxruntime's attention fusion recognises it.
+
+    transformers 5 builds the padding mask with `Where`/`And` over index ranges and scales
+    the scores with a `Mul`; the fusion knows the classic `(1 - mask) * min` additive mask
+    and a `Div` by the square root of the head size (with a `Mul` it takes the scaling for
+    the mask and gives up). Both are the same arithmetic: the exported vectors match torch's
+    (tests/test_embeddings.py). Other architectures are traced unchanged.
+    """
+    import torch
+    from transformers.models.bert import modeling_bert
+
+    def additive_mask(config, inputs_embeds, attention_mask, **_):  # noqa: ANN001, ANN202, ARG001 - transformers' signature
+        mask = attention_mask[:, None, None, :].to(inputs_embeds.dtype)
+        return (1.0 - mask) * torch.finfo(inputs_embeds.dtype).min
+
+    def attention(module, query, key, value, attention_mask, scaling=None, dropout=0.0, **_):  # noqa: ANN001, ANN202, ARG001
+        scale = query.size(-1) ** -0.5 if scaling is None else scaling
+        scores = torch.matmul(query, key.transpose(2, 3)) / (1.0 / scale)  # a Div, for the fusion
+        if attention_mask is not None:
+            scores = scores + attention_mask
+        weights = torch.nn.functional.softmax(scores, dim=-1)
+        return torch.matmul(weights, value).transpose(1, 2).contiguous(), weights
+
+    saved = modeling_bert.create_bidirectional_mask, modeling_bert.eager_attention_forward
+    modeling_bert.create_bidirectional_mask, modeling_bert.eager_attention_forward = additive_mask, attention
+    try:
+        yield
+    finally:
+        modeling_bert.create_bidirectional_mask, modeling_bert.eager_attention_forward = saved
+
+
+def _pin_head_count(model_file: Path, num_heads: int, head_size: int) -> None:
+    """Write the head count into the graph's `view(batch, length, -1, head_size)` reshapes.
+
+    The fusion reads the number of heads from those shapes and refuses a -1.
+    """
+    import onnx
+    from onnx import numpy_helper
+
+    model = onnx.load(str(model_file))
+    graph = model.graph
+    constants = {n.output[0]: numpy_helper.to_array(n.attribute[0].t) for n in graph.node if n.op_type == "Constant"}
+    producers = {out: node for node in graph.node for out in node.output}
+
+    def scalar(name: str) -> int | None:
+        value = constants.get(name)
+        return int(value.reshape(-1)[0]) if value is not None and value.size == 1 else None
+
+    heads_name = "supportbot_num_heads"
+    graph.initializer.append(onnx.helper.make_tensor(heads_name, onnx.TensorProto.INT64, [1], [num_heads]))
+    for node in graph.node:
+        shape = producers.get(node.input[1]) if node.op_type == "Reshape" else None
+        if (
+            shape is not None
+            and shape.op_type == "Concat"
+            and len(shape.input) == 4
+            and scalar(shape.input[2]) == -1
+            and scalar(shape.input[3]) == head_size
+        ):
+            shape.input[2] = heads_name
+    used = {name for node in graph.node for name in node.input}
+    orphans = [n for n in graph.node if n.op_type == "Constant" and n.output[0] not in used]
+    for node in orphans:  # the -1s replaced (onnxruntime warns about each one left)
+        graph.node.remove(node)
+    onnx.save(model, str(model_file))
+
+
 def _export_float(location: str, out_dir: Path) -> dict[str, object]:
     import torch
     from sentence_transformers import SentenceTransformer
@@ -53,7 +125,7 @@ def _export_float(location: str, out_dir: Path) -> dict[str, object]:
     constants = {key: value for key, value in sample.items() if not isinstance(value, torch.Tensor)}  # "modality"
     # The tracer warns about shape checks that it records as constants: each compares two
     # lengths that are equal for every input (the outputs match torch's, tests/test_embeddings.py).
-    with torch.no_grad(), warnings.catch_warnings():
+    with torch.no_grad(), warnings.catch_warnings(), _fusable_bert():
         warnings.simplefilter("ignore")
         torch.onnx.export(
             _pipeline_module(model, names, constants),
@@ -81,7 +153,7 @@ def _export_float(location: str, out_dir: Path) -> dict[str, object]:
 
 
 def _optimise(model_file: Path, meta: dict[str, object], quantise: bool) -> None:
-    """onnxruntime's BERT fusions (layer norm, GELU), then for int8 its dynamic quantisation, in place.
+    """onnxruntime's BERT fusions (attention, layer norm, GELU), then for int8 its dynamic quantisation, in place.
 
     Per-channel weight scales: cosine with the float model 0.995-0.998 on our sample messages,
     against 0.975-0.992 with one scale per tensor, at the same speed.
@@ -90,10 +162,12 @@ def _optimise(model_file: Path, meta: dict[str, object], quantise: bool) -> None
     from onnxruntime.quantization import QuantType, quantize_dynamic
     from onnxruntime.transformers.optimizer import optimize_model
 
+    num_heads, hidden_size = int(meta["num_heads"]), int(meta["hidden_size"])
+    _pin_head_count(model_file, num_heads, hidden_size // num_heads)
     fused = model_file.with_name("fused.onnx")
-    optimize_model(
-        str(model_file), model_type="bert", num_heads=int(meta["num_heads"]), hidden_size=int(meta["hidden_size"])
-    ).save_model_to_file(str(fused))
+    optimize_model(str(model_file), model_type="bert", num_heads=num_heads, hidden_size=hidden_size).save_model_to_file(
+        str(fused)
+    )
     if quantise:
         # The fused ops come from onnxruntime's own domain, which ONNX shape inference cannot type.
         options = {"DefaultTensorType": onnx.TensorProto.FLOAT}
