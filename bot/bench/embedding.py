@@ -30,7 +30,15 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.bench.common import commit, cpu_count, load_average, percentiles, uncommitted_changes, utc_now
+from bot.bench.common import (
+    commit,
+    cpu_count,
+    load_average,
+    percentiles,
+    python_loop_ms,
+    uncommitted_changes,
+    utc_now,
+)
 from bot.bench.load import CLK_TCK, machine_ticks, rss_kb
 from bot.settings import EMBEDDING_BACKENDS, LANGUAGES, Settings
 
@@ -155,7 +163,7 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
 
     for backend in args.backends:  # the exports, as setup builds them, before anything is timed
         ensure_backend(replace(settings, embedding_backend=backend))
-    load_before = load_average()
+    load_before, loop_ms = load_average(), python_loop_ms()
     results = []
     for backend in args.backends:
         for threads in THREADS:
@@ -169,6 +177,7 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
         "uncommitted_changes": uncommitted_changes(),
         "date": utc_now(),
         "machine": f"{cpu_count()} CPU cores",
+        "python_loop_ms": loop_ms,
         "load_average_before": load_before,
         "load_average_after": load_average(),
         "settings": {
@@ -207,7 +216,8 @@ def report(data: dict[str, Any], out_dir: Path) -> str:
         f"{' (with uncommitted changes)' if data['uncommitted_changes'] else ''}, {data['date']}, on "
         f"{data['machine']}; model {s['embedding_model']}; {s['messages']} held-out messages one at a time "
         f"after {s['warm_up']} for warm-up. Load average (1, 5, 15 min) before: {data['load_average_before']}, "
-        f"after: {data['load_average_after']} (our own runs add about one per thread).",
+        f"after: {data['load_average_after']} (our own runs add about one per thread). Machine speed: "
+        f"`sum(range(10**6))` takes {data.get('python_loop_ms', '?')} ms (best of 5, before the run).",
         "",
         "| backend | threads | p50 ms | p95 ms | p99 ms | load s | RSS MB loaded | RSS MB after | torch loaded "
         "| other processes' CPU (cores) |",

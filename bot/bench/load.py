@@ -59,6 +59,7 @@ from bot.bench.common import (
     cpu_count,
     load_average,
     percentiles,
+    python_loop_ms,
     uncommitted_changes,
     utc_now,
 )
@@ -1012,7 +1013,9 @@ def header_section(results: dict[str, Any]) -> list[str]:
         "",
         f"`{run['command']}` at commit {run['commit']}{dirty}, {run['date']}, on {run['machine']['cpus']} CPU cores "
         f"(load average before: {before}; machine busy during the run: {results['machine_cpu_busy_pct']['mean']}% "
-        "of all cores on average, this load generator included).",
+        "of all cores on average, this load generator included). "
+        f"Machine speed: `sum(range(10**6))` takes {run['machine'].get('python_loop_ms', '?')} ms "
+        "(best of 5, before the run; compare runs on different machines with it).",
         "",
         f"{o['customers']} customers ({o['webchat_customers']} on the socket.io web chat, the rest on the REST "
         f"webhook), {o['duration']:g} s, {o['mode']}; {o['handoff_share']:.0%} of conversations ask for a person "
@@ -1254,7 +1257,7 @@ def log_problems(log_dir: Path) -> dict[str, dict[str, Any]]:
 
 def main(argv: list[str]) -> int:
     options = parse_options(argv)
-    load_before = load_average()
+    load_before, loop_ms = load_average(), python_loop_ms()
     with tempfile.TemporaryDirectory() as tmp:
         settings = bench_settings(Path(tmp))
         stack = Stack(settings, ensure_trained(settings, process_env(settings)), Path(tmp) / "logs")
@@ -1271,7 +1274,12 @@ def main(argv: list[str]) -> int:
         "commit": commit(),
         "uncommitted_changes": uncommitted_changes(),
         "date": utc_now(),
-        "machine": {"cpus": cpu_count(), "load_average_before": load_before, "load_average_after": load_average()},
+        "machine": {
+            "cpus": cpu_count(),
+            "python_loop_ms": loop_ms,
+            "load_average_before": load_before,
+            "load_average_after": load_average(),
+        },
         "settings": options.as_dict(),
         "rasa_model": stack.model.name,
         "rasa_workers": settings.rasa_workers,

@@ -1,0 +1,69 @@
+"""Rasa's Redis tracker store, with the stored tracker read and replayed once per step.
+
+Parsing a stored tracker replays every event into a new tracker. For each message Rasa's
+store did that three times more than needed:
+- `retrieve` parsed the tracker, then rebuilt it from its last session's events even
+  when it has only one session;
+- `save` parsed the stored tracker twice (once for the events to send to the event broker,
+  once to merge with the new tracker), rebuilding its last session each time, and checked
+  that the new tracker continues the stored one by replaying it (`travel_back_in_time`).
+This store parses once and slices and compares event lists instead. Keys, the stored JSON
+and what the broker receives are Rasa's (tests/test_tracker_store.py). Configured in
+endpoints.yml (`tracker_store: type: bot.tracker_store.RedisTrackerStore`).
+"""
+
+from __future__ import annotations
+
+import itertools
+
+from rasa.core import tracker_store
+from rasa.shared.core.constants import ACTION_SESSION_START_NAME
+from rasa.shared.core.events import ActionExecuted, Event, split_events
+from rasa.shared.core.trackers import DialogueStateTracker
+
+
+class RedisTrackerStore(tracker_store.RedisTrackerStore):
+    async def _retrieve(self, sender_id: str, fetch_all_sessions: bool) -> DialogueStateTracker | None:
+        stored = self.red.get(self.key_prefix + sender_id)
+        if stored is None:
+            return None
+        tracker = self.deserialise_tracker(sender_id, stored)
+        if tracker is None or fetch_all_sessions:
+            return tracker
+        sessions = _sessions(tracker)
+        if len(sessions) <= 1:
+            return tracker
+        return DialogueStateTracker.from_events(
+            sender_id,
+            sessions[-1],
+            tracker.slots.values(),
+            sender_source=tracker.sender_source,
+            max_event_history=tracker._max_event_history,
+        )
+
+    async def save(self, tracker: DialogueStateTracker, timeout: float | None = None) -> None:
+        key = self.key_prefix + tracker.sender_id
+        stored = self.red.get(key)
+        prior = self.deserialise_tracker(tracker.sender_id, stored) if stored is not None else None
+        if self.event_broker is not None:
+            # new: what follows the events `retrieve` returned (the stored last session)
+            sessions = _sessions(prior) if prior is not None else []
+            known = len(sessions[-1]) if sessions else 0
+            new_events = list(itertools.islice(tracker.events, known, None))
+            await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
+        if prior is not None and not _continues(prior, tracker):
+            tracker = self._merge_trackers(prior, tracker)
+        self.red.set(key, self.serialise_tracker(tracker), ex=timeout or self.record_exp)
+
+
+def _sessions(tracker: DialogueStateTracker) -> list[list[Event]]:
+    """The tracker's events, one list per conversation session (as Rasa splits them)."""
+    return split_events(tracker.events, ActionExecuted, {"action_name": ACTION_SESSION_START_NAME})
+
+
+def _continues(prior: DialogueStateTracker, tracker: DialogueStateTracker) -> bool:
+    """Whether `tracker` starts with every stored event, in order: Rasa's merge keeps it as it is then."""
+    if not prior.events:
+        return True
+    last = prior.events[-1].timestamp
+    return list(itertools.takewhile(lambda e: e.timestamp <= last, tracker.events)) == list(prior.events)
