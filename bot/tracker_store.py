@@ -7,31 +7,45 @@ store did that three times more than needed:
 - `save` parsed the stored tracker twice (once for the events to send to the event broker,
   once to merge with the new tracker), rebuilding its last session each time, and checked
   that the new tracker continues the stored one by replaying it (`travel_back_in_time`).
-This store parses once and slices and compares event lists instead. Keys, the stored JSON
-and what the broker receives are Rasa's (tests/test_tracker_store.py). Configured in
-endpoints.yml (`tracker_store: type: bot.tracker_store.RedisTrackerStore`).
+This store parses once per retrieve and slices and compares event lists instead; `save`
+reuses what `retrieve` parsed when the stored JSON is still the one it read (another
+process writes a conversation only under its lock, so in between it normally is).
+Keys, the stored JSON and what the broker receives are Rasa's (tests/test_tracker_store.py).
+Configured in endpoints.yml (`tracker_store: type: bot.tracker_store.RedisTrackerStore`).
 """
 
 from __future__ import annotations
 
 import itertools
+from collections import OrderedDict
+from typing import Any
 
 from rasa.core import tracker_store
 from rasa.shared.core.constants import ACTION_SESSION_START_NAME
 from rasa.shared.core.events import ActionExecuted, Event, split_events
 from rasa.shared.core.trackers import DialogueStateTracker
 
+REMEMBERED = 1000  # conversations whose last read is kept for their save (a turn that failed never saves)
+
 
 class RedisTrackerStore(tracker_store.RedisTrackerStore):
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._read: OrderedDict[str, tuple[str, list[Event]]] = OrderedDict()  # sender: (stored JSON, its events)
+
     async def _retrieve(self, sender_id: str, fetch_all_sessions: bool) -> DialogueStateTracker | None:
         stored = self.red.get(self.key_prefix + sender_id)
         if stored is None:
             return None
         tracker = self.deserialise_tracker(sender_id, stored)
-        if tracker is None or fetch_all_sessions:
-            return tracker
-        sessions = _sessions(tracker)
-        if len(sessions) <= 1:
+        if tracker is None:
+            return None
+        self._read[sender_id] = (stored, list(tracker.events))  # a copy: the caller adds to the tracker
+        self._read.move_to_end(sender_id)
+        while len(self._read) > REMEMBERED:
+            self._read.popitem(last=False)
+        sessions = _sessions(tracker.events)
+        if fetch_all_sessions or len(sessions) <= 1:
             return tracker
         return DialogueStateTracker.from_events(
             sender_id,
@@ -44,26 +58,32 @@ class RedisTrackerStore(tracker_store.RedisTrackerStore):
     async def save(self, tracker: DialogueStateTracker, timeout: float | None = None) -> None:
         key = self.key_prefix + tracker.sender_id
         stored = self.red.get(key)
-        prior = self.deserialise_tracker(tracker.sender_id, stored) if stored is not None else None
+        read = self._read.pop(tracker.sender_id, None)
+        if stored is None:
+            prior_events: list[Event] = []
+        elif read is not None and read[0] == stored:
+            prior_events = read[1]
+        else:
+            prior_events = list(self.deserialise_tracker(tracker.sender_id, stored).events)
         if self.event_broker is not None:
             # new: what follows the events `retrieve` returned (the stored last session)
-            sessions = _sessions(prior) if prior is not None else []
+            sessions = _sessions(prior_events)
             known = len(sessions[-1]) if sessions else 0
             new_events = list(itertools.islice(tracker.events, known, None))
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
-        if prior is not None and not _continues(prior, tracker):
-            tracker = self._merge_trackers(prior, tracker)
+        if stored is not None and not _continues(prior_events, tracker):
+            tracker = self._merge_trackers(self.deserialise_tracker(tracker.sender_id, stored), tracker)
         self.red.set(key, self.serialise_tracker(tracker), ex=timeout or self.record_exp)
 
 
-def _sessions(tracker: DialogueStateTracker) -> list[list[Event]]:
-    """The tracker's events, one list per conversation session (as Rasa splits them)."""
-    return split_events(tracker.events, ActionExecuted, {"action_name": ACTION_SESSION_START_NAME})
+def _sessions(events: Any) -> list[list[Event]]:
+    """Events, one list per conversation session (as Rasa splits them)."""
+    return split_events(events, ActionExecuted, {"action_name": ACTION_SESSION_START_NAME})
 
 
-def _continues(prior: DialogueStateTracker, tracker: DialogueStateTracker) -> bool:
+def _continues(prior_events: list[Event], tracker: DialogueStateTracker) -> bool:
     """Whether `tracker` starts with every stored event, in order: Rasa's merge keeps it as it is then."""
-    if not prior.events:
+    if not prior_events:
         return True
-    last = prior.events[-1].timestamp
-    return list(itertools.takewhile(lambda e: e.timestamp <= last, tracker.events)) == list(prior.events)
+    last = prior_events[-1].timestamp
+    return list(itertools.takewhile(lambda e: e.timestamp <= last, tracker.events)) == prior_events

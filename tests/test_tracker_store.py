@@ -3,6 +3,7 @@ trackers, the same retrieved events and the same events to the event broker."""
 
 from __future__ import annotations
 
+import json
 import secrets
 from typing import Any
 from urllib.parse import urlparse
@@ -113,3 +114,30 @@ async def test_same_steps_give_what_rasas_redis_store_gives() -> None:
     _, last_session, full = ours_seen[-2]
     assert [e["event"] for e in last_session][:2] == ["action", "session_started"]
     assert len(full) > len(last_session)
+
+
+async def test_a_write_by_another_process_between_read_and_save_is_merged_as_rasa_merges() -> None:
+    """What a store read last is reused only while Redis still holds it."""
+    client = redis.Redis.from_url(Settings.from_env().redis_url, decode_responses=True)
+    results = []
+    try:
+        for store_type in ("bot.tracker_store.RedisTrackerStore", "redis"):
+            prefix = "trackertwo" + secrets.token_hex(3)
+            first, second = (make_store(store_type, prefix, RecordingBroker()) for _ in range(2))
+            await first.save(DialogueStateTracker.from_events(SENDER, session(100)))
+            mine, theirs = await first.retrieve(SENDER), await second.retrieve(SENDER)
+            for event in turn("written by the other process", 110):
+                theirs.update(event)
+            await second.save(theirs)
+            for event in turn("mine", 120):
+                mine.update(event)
+            await first.save(mine)
+            stored = client.get(f"{prefix}:tracker:{SENDER}")
+            client.delete(f"{prefix}:tracker:{SENDER}")
+            events = DialogueStateTracker.from_dict(SENDER, json.loads(stored)["events"]).events
+            results.append([e.as_dict() for e in events])
+    finally:
+        client.close()
+    ours, rasas = results
+    assert ours == rasas
+    assert [e.get("text") for e in ours if e["event"] == "user"] == ["written by the other process", "mine"]
