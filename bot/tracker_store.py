@@ -72,7 +72,9 @@ class RedisTrackerStore(tracker_store.RedisTrackerStore):
             new_events = list(itertools.islice(tracker.events, known, None))
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         if stored is not None and not _continues(prior_events, tracker):
-            tracker = self._merge_trackers(self.deserialise_tracker(tracker.sender_id, stored), tracker)
+            tracker = _merge_last_session(prior_events, tracker) or self._merge_trackers(
+                self.deserialise_tracker(tracker.sender_id, stored), tracker
+            )
         self.red.set(key, self.serialise_tracker(tracker), ex=timeout or self.record_exp)
 
 
@@ -87,3 +89,25 @@ def _continues(prior_events: list[Event], tracker: DialogueStateTracker) -> bool
         return True
     last = prior_events[-1].timestamp
     return list(itertools.takewhile(lambda e: e.timestamp <= last, tracker.events)) == prior_events
+
+
+def _merge_last_session(prior_events: list[Event], tracker: DialogueStateTracker) -> DialogueStateTracker | None:
+    """Rasa's merge when `tracker` is the stored last session with new events (as `retrieve` gave it).
+
+    The usual case: Rasa stores the first message's `session_started_metadata` slot before
+    the session starts, so every stored tracker has two "sessions". Rasa's merge compares
+    each new event with every merged one; the result is the stored events followed by the
+    new ones that are not among them. None when `tracker` is not that.
+    """
+    sessions = _sessions(prior_events)
+    last_session = sessions[-1] if sessions else []
+    if list(itertools.islice(tracker.events, len(last_session))) != last_session:
+        return None
+    merged = tracker.init_copy()
+    merged.update_with_events(prior_events, override_timestamp=False, domain=None)
+    present = [event.as_dict() for event in prior_events]
+    for event in itertools.islice(tracker.events, len(last_session), None):
+        if event.as_dict() not in present:
+            merged.update(event)
+            present.append(event.as_dict())
+    return merged

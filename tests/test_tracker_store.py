@@ -68,7 +68,9 @@ async def play(store: TrackerStore, client: redis.Redis, key: str) -> list[Any]:
         retrieved, full = await store.retrieve(SENDER), await store.retrieve_full_tracker(SENDER)
         seen.append((client.get(key), [e.as_dict() for e in retrieved.events], [e.as_dict() for e in full.events]))
 
-    await store.save(DialogueStateTracker.from_events(SENDER, session(100)))
+    # as Rasa starts a conversation: the session's metadata slot is stored before the session starts
+    first = [SlotSet("session_started_metadata", {"language": "en"}, timestamp=99), *session(100)]
+    await store.save(DialogueStateTracker.from_events(SENDER, first))
     await record()
     for text, at in (("hi", 110), ("where is my parcel", 120)):
         tracker = await store.retrieve(SENDER)
