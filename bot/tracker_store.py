@@ -65,14 +65,13 @@ class RedisTrackerStore(tracker_store.RedisTrackerStore):
             prior_events = read[1]
         else:
             prior_events = list(self.deserialise_tracker(tracker.sender_id, stored).events)
+        sessions = _sessions(prior_events)
+        last_session = sessions[-1] if sessions else []  # what `retrieve` returned of the stored tracker
         if self.event_broker is not None:
-            # new: what follows the events `retrieve` returned (the stored last session)
-            sessions = _sessions(prior_events)
-            known = len(sessions[-1]) if sessions else 0
-            new_events = list(itertools.islice(tracker.events, known, None))
+            new_events = list(itertools.islice(tracker.events, len(last_session), None))
             await self._stream_new_events(self.event_broker, new_events, tracker.sender_id)
         if stored is not None and not _continues(prior_events, tracker):
-            tracker = _merge_last_session(prior_events, tracker) or self._merge_trackers(
+            tracker = _merge_last_session(prior_events, last_session, tracker) or self._merge_trackers(
                 self.deserialise_tracker(tracker.sender_id, stored), tracker
             )
         self.red.set(key, self.serialise_tracker(tracker), ex=timeout or self.record_exp)
@@ -91,7 +90,9 @@ def _continues(prior_events: list[Event], tracker: DialogueStateTracker) -> bool
     return list(itertools.takewhile(lambda e: e.timestamp <= last, tracker.events)) == prior_events
 
 
-def _merge_last_session(prior_events: list[Event], tracker: DialogueStateTracker) -> DialogueStateTracker | None:
+def _merge_last_session(
+    prior_events: list[Event], last_session: list[Event], tracker: DialogueStateTracker
+) -> DialogueStateTracker | None:
     """Rasa's merge when `tracker` is the stored last session with new events (as `retrieve` gave it).
 
     The usual case: Rasa stores the first message's `session_started_metadata` slot before
@@ -99,8 +100,6 @@ def _merge_last_session(prior_events: list[Event], tracker: DialogueStateTracker
     each new event with every merged one; the result is the stored events followed by the
     new ones that are not among them. None when `tracker` is not that.
     """
-    sessions = _sessions(prior_events)
-    last_session = sessions[-1] if sessions else []
     if list(itertools.islice(tracker.events, len(last_session))) != last_session:
         return None
     merged = tracker.init_copy()
