@@ -62,3 +62,26 @@ def test_index_is_reused_until_articles_change(tmp_path) -> None:
     changed = load_or_build_index(articles, encoder, tmp_path / "cache")
     assert "Gift voucher?" in changed.texts
     assert len(list((tmp_path / "cache" / "kb-index").glob("*.npz"))) == 2
+
+
+def test_an_article_scores_with_its_centroid_and_its_nearest_text() -> None:
+    import numpy as np
+
+    from bot.kb.index import KnowledgeIndex
+
+    # "far": two texts along one axis and one outlier, the query itself; "near": texts between
+    # the query and that axis. By centroid alone "near" wins; the outlier makes "far" win.
+    # "other" makes the language mean zero, so that centring leaves this geometry as it is.
+    e = np.eye(4, dtype=np.float32)
+    query = e[1]
+    texts = [e[0], e[0], query, e[0] + e[1], e[0] + e[1] + e[2]]
+    vectors = np.stack([*texts, -np.sum(texts, axis=0)])
+    ids = ["far", "far", "far", "near", "near", "other"]
+    index = KnowledgeIndex(vectors, ids, ["en"] * 6, [f"t{n}" for n in range(6)])
+    centred = index.centred(query, "en")
+    assert index.ids[int(np.argmax(index.centroids @ centred))] == "near"
+    found = index.search(query, "en", k=3)
+    assert [c.article_id for c in found] == ["far", "near", "other"]
+    assert found[0].matched == "t2"
+    far, nearest = index.ids.index("far"), float(index.vectors[2] @ centred)
+    assert found[0].score == pytest.approx(0.5 * float(index.centroids[far] @ centred) + 0.5 * nearest, abs=1e-4)

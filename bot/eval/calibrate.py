@@ -43,7 +43,7 @@ UTILITY = {
     ("out_of_scope", "choose", False): -0.5,
 }
 ANSWER_GRID = np.round(np.arange(0.0, 0.501, 0.005), 3)
-MARGIN_GRID = np.round(np.arange(0.0, 0.1001, 0.0025), 4)
+MARGIN_GRID = np.round(np.arange(0.0, 0.2001, 0.0025), 4)
 
 
 @dataclass(frozen=True)
@@ -113,8 +113,9 @@ def rates(searched: list[Searched], thresholds: Thresholds) -> dict[str, float]:
 
 def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], info: dict, sizes: dict) -> None:
     text = f"""\
-# Knowledge-base decision thresholds on the retriever's score (cosine with an
-# article's centroid after centring on the language mean; see bot/kb/index.py).
+# Knowledge-base decision thresholds on the retriever's score (the mean of the
+# cosines with an article's centroid and with its nearest title or question, after
+# centring on the language mean; see bot/kb/index.py).
 # Written by `bot/assistant calibrate` (bot/eval/calibrate.py); do not tune by hand.
 # Computed {info['date']} at commit {info['commit']}, embedding model {Path(info['embedding_model']).name}:
 # {sizes['folds']}-fold cross-validation over the articles' {sizes['in_scope']} titles and sample

@@ -1,9 +1,14 @@
 """The search index: one vector per article title and sample question.
 
-Scoring, both measured on the articles' own sample questions (5-fold, 1,064 texts):
-- an article's score is the cosine similarity with its centroid (the mean of its
-  title and question vectors in every language): 75% right first, against 57%
-  for the single nearest question;
+Scoring, measured on the articles' own sample questions (5-fold, 1,064 texts):
+- an article's score is the mean of two cosine similarities: with its centroid
+  (the mean of its title and question vectors in every language) and with its
+  nearest title or question. Right first: 80.5% (seed 0) and 79.3% (seed 1),
+  against 76.3% for the centroid alone and 76.7% for the nearest text alone.
+  The centroid says what the article is about; the nearest text catches a
+  question phrased like one of its samples but far from the average. (A logistic
+  regression over the vectors added 1.5-2.4 points more, at the price of training
+  a model whenever an article changes; not taken.)
 - before that, every vector is centred on the mean vector of its language (the
   query on its detected language's). Multilingual embeddings carry a strong
   "which language" component: uncentred, a Romanian question about gift cards
@@ -54,6 +59,10 @@ class KnowledgeIndex:
         self.ids = sorted(set(article_ids))
         self._rows = {aid: np.flatnonzero(self.article_ids == aid) for aid in self.ids}
         self.centroids = _normalise(np.stack([self.vectors[self._rows[aid]].mean(axis=0) for aid in self.ids]))
+        # Rows grouped by article (in `self.ids` order), for the nearest text of each article in one reduceat.
+        position = {aid: n for n, aid in enumerate(self.ids)}
+        self._by_article = np.argsort([position[aid] for aid in article_ids], kind="stable")
+        self._group_starts = np.searchsorted(self.article_ids[self._by_article], self.ids) if self.ids else []
 
     @staticmethod
     def entries(articles: list[Article]) -> tuple[list[str], list[str], list[str]]:
@@ -72,12 +81,16 @@ class KnowledgeIndex:
 
     def scores(self, query: np.ndarray, language: str | None = None) -> np.ndarray:
         """Every article's score (in `self.ids` order) for a query vector in `language`."""
-        return self.centroids @ self.centred(query, language)
+        return self._scores(self.centred(query, language))
+
+    def _scores(self, centred_query: np.ndarray) -> np.ndarray:
+        nearest = np.maximum.reduceat((self.vectors @ centred_query)[self._by_article], self._group_starts)
+        return 0.5 * (self.centroids @ centred_query) + 0.5 * nearest
 
     def search(self, query: np.ndarray, language: str | None = None, k: int = 5) -> list[Candidate]:
         """Best `k` articles for a query vector in `language` (unknown: all languages' mean)."""
         query = self.centred(query, language)
-        scores = self.centroids @ query
+        scores = self._scores(query)
         found = []
         for position in np.argsort(-scores)[:k]:
             article_id = self.ids[position]
