@@ -59,10 +59,9 @@ class KnowledgeIndex:
         self.ids = sorted(set(article_ids))
         self._rows = {aid: np.flatnonzero(self.article_ids == aid) for aid in self.ids}
         self.centroids = _normalise(np.stack([self.vectors[self._rows[aid]].mean(axis=0) for aid in self.ids]))
-        # Rows grouped by article (in `self.ids` order), for the nearest text of each article in one reduceat.
-        position = {aid: n for n, aid in enumerate(self.ids)}
-        self._by_article = np.argsort([position[aid] for aid in article_ids], kind="stable")
-        self._group_starts = np.searchsorted(self.article_ids[self._by_article], self.ids) if self.ids else []
+        # Rows grouped by article (ids sort as `self.ids`), for each article's nearest text in one reduceat.
+        self._by_article = np.argsort(self.article_ids, kind="stable")
+        self._group_starts = np.searchsorted(self.article_ids[self._by_article], self.ids)
 
     @staticmethod
     def entries(articles: list[Article]) -> tuple[list[str], list[str], list[str]]:
@@ -81,21 +80,24 @@ class KnowledgeIndex:
 
     def scores(self, query: np.ndarray, language: str | None = None) -> np.ndarray:
         """Every article's score (in `self.ids` order) for a query vector in `language`."""
-        return self._scores(self.centred(query, language))
+        query = self.centred(query, language)
+        return self._scores(query, self.vectors @ query)
 
-    def _scores(self, centred_query: np.ndarray) -> np.ndarray:
-        nearest = np.maximum.reduceat((self.vectors @ centred_query)[self._by_article], self._group_starts)
+    def _scores(self, centred_query: np.ndarray, similarities: np.ndarray) -> np.ndarray:
+        """From the centred query and its cosine with every row."""
+        nearest = np.maximum.reduceat(similarities[self._by_article], self._group_starts)
         return 0.5 * (self.centroids @ centred_query) + 0.5 * nearest
 
     def search(self, query: np.ndarray, language: str | None = None, k: int = 5) -> list[Candidate]:
         """Best `k` articles for a query vector in `language` (unknown: all languages' mean)."""
         query = self.centred(query, language)
-        scores = self._scores(query)
+        similarities = self.vectors @ query
+        scores = self._scores(query, similarities)
         found = []
         for position in np.argsort(-scores)[:k]:
             article_id = self.ids[position]
             rows = self._rows[article_id]
-            best_row = rows[int(np.argmax(self.vectors[rows] @ query))]
+            best_row = rows[int(np.argmax(similarities[rows]))]
             found.append(Candidate(article_id, float(scores[position]), self.texts[best_row]))
         return found
 
