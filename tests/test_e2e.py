@@ -30,7 +30,7 @@ def new_sender() -> str:
     ("language", "question", "article"),
     [
         ("en", "I forgot my password and can't log in, what should I do?", "password-reset"),
-        ("pl", "Jak mogę zwrócić produkt, który mi się nie podoba?", "returns-how-to"),
+        ("pl", "Jak mogę zwrócić zamówiony produkt?", "returns-how-to"),
         ("ro", "Ce metode de plată acceptați?", "payment-methods"),
         ("ru", "Как отследить мой заказ?", "order-status-tracking"),
     ],
@@ -46,6 +46,24 @@ async def test_question_in_each_language_is_answered_with_the_right_article(
     assert isinstance(answer["custom"]["score"], float)
     assert answer["custom"]["language"] == language  # answered in the customer's language
     assert answer["text"].strip()
+
+
+async def test_question_between_two_articles_offers_both_and_a_click_answers(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    # delivery-times and same-day-delivery score within 0.02 of each other for this message
+    sender = new_sender()
+    messages = await say(
+        http, stack, sender, "Czy w Krakowie jest dostawa tego samego dnia i do której godziny trzeba zamówić?"
+    )
+    choice = messages[-1]
+    assert "O który chodzi?" in choice["text"]  # asked in Polish
+    articles = ("delivery-times", "same-day-delivery")
+    payloads = {article: f'/ask_question{{"kb_article": "{article}"}}' for article in articles}
+    assert sorted(button["payload"] for button in choice["buttons"]) == sorted(payloads.values())
+    answer = (await say(http, stack, sender, payloads["same-day-delivery"]))[-1]
+    assert answer["custom"]["kb_article"] == "same-day-delivery"
+    assert answer["custom"]["language"] == "pl"
 
 
 async def test_article_missing_in_the_customer_language_comes_with_a_note(

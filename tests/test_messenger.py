@@ -30,7 +30,7 @@ from tests.meta_client import (
 )
 
 pytestmark = pytest.mark.e2e
-RETURNS_PL = "Jak mogę zwrócić produkt, który mi się nie podoba?"
+RETURNS_PL = "Jak mogę zwrócić zamówiony produkt?"
 
 
 def is_text(call: Call) -> bool:

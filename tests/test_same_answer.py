@@ -25,7 +25,7 @@ from tests.webchat_client import WebChatCustomer
 pytestmark = pytest.mark.e2e
 LIMITS = {"webchat": 4000, "messenger": 2000, "whatsapp": 4096}
 QUESTIONS = [
-    ("pl", "Jak mogę zwrócić produkt, który mi się nie podoba?", "returns-how-to"),
+    ("pl", "Jak mogę zwrócić zamówiony produkt?", "returns-how-to"),
     ("ru", "Как отследить мой заказ?", "order-status-tracking"),
     ("en", "I forgot my password and can't log in, what should I do?", "password-reset"),
 ]
