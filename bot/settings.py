@@ -32,9 +32,9 @@ class Settings:
     # weights) or "torch" (sentence-transformers). The ONNX files are exported from the
     # model at setup; changing the backend retrains. The default is the fastest backend whose
     # held-out KB Recall@1 stays within a point of torch's in every language
-    # (`bot/assistant bench embedding`, docs/bench/embedding.md): onnx-int8 is twice as fast
-    # again but lost 1.6 points in Romanian (one question of 62).
-    embedding_backend: str = "onnx"
+    # (`bot/assistant bench embedding`, docs/bench/embedding.md): onnx-int8, which quantises
+    # only the MatMuls (bot/embeddings/onnx_export.py).
+    embedding_backend: str = "onnx-int8"
     articles_dir: Path = PROJECT_DIR / "kb_articles"
     business_hours_file: Path = PROJECT_DIR / "bot" / "config" / "business_hours.yml"
     thresholds_file: Path = PROJECT_DIR / "bot" / "config" / "thresholds.yml"

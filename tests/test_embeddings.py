@@ -98,9 +98,10 @@ def test_onnx_export_fuses_each_layers_attention(backend: str) -> None:
     ops = Counter(node.op_type for node in onnx.load(str(folder / MODEL_FILE)).graph.node)
     config = json.loads((default_model_dir(Settings.from_env()) / "config.json").read_text(encoding="utf-8"))
     layers = config["num_hidden_layers"]
-    attention = "QAttention" if backend == "onnx-int8" else "Attention"
-    assert ops[attention] == layers
+    assert ops["Attention"] == layers
     assert ops["Softmax"] == 0
+    # int8: the three MatMuls of each layer (attention output, feed-forward in and out); attention stays float
+    assert ops["MatMulInteger"] == (3 * layers if backend == "onnx-int8" else 0)
 
 
 def test_backend_changes_the_encoder_key_and_the_training_key(encoder, monkeypatch) -> None:
