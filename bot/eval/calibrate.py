@@ -112,12 +112,13 @@ def rates(searched: list[Searched], thresholds: Thresholds) -> dict[str, float]:
 
 
 def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], info: dict, sizes: dict) -> None:
+    dirty = " with uncommitted changes" if info.get("uncommitted_changes") else ""
     text = f"""\
 # Knowledge-base decision thresholds on the retriever's score (the mean of the
 # cosines with an article's centroid and with its nearest title or question, after
 # centring on the language mean; see bot/kb/index.py).
 # Written by `bot/assistant calibrate` (bot/eval/calibrate.py); do not tune by hand.
-# Computed {info['date']} at commit {info['commit']}, embedding model {Path(info['embedding_model']).name}:
+# Computed {info['date']} at commit {info['commit']}{dirty}, embedding model {Path(info['embedding_model']).name}:
 # {sizes['folds']}-fold cross-validation over the articles' {sizes['in_scope']} titles and sample
 # questions, plus nlu_data's {sizes['out_of_scope']} out-of-scope examples (never the held-out set).
 # Chosen by the best mean utility over a grid (right answer +1, right article among
