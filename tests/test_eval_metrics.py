@@ -91,3 +91,30 @@ def test_heldout_loader_rejects_unknown_articles(tmp_path: Path) -> None:
     bad.write_text('messages:\n  - {lang: en, expect: no-such-article, text: "hello"}\n', encoding="utf-8")
     with pytest.raises(ValueError, match="no-such-article"):
         load_heldout(bad, {"returns-how-to"})
+
+
+
+def test_own_language_removed_takes_out_only_the_expected_articles_version_in_the_message_language() -> None:
+    import numpy as np
+
+    from bot.eval.bot_reply import BotReply
+    from bot.eval.heldout import HeldOutMessage
+    from bot.eval.heldout_eval import own_language_removed
+    from bot.kb.index import KnowledgeIndex
+
+    # The Polish "gifts" text is the query itself; its English text points elsewhere, and
+    # "returns" (in both languages) lies between. With everything, "gifts" is found first;
+    # without its Polish version, "returns" is, and "gifts" still comes second.
+    e = np.eye(4, dtype=np.float32)
+    vectors = np.stack([e[0] + e[3], e[1] + e[3], e[1] + e[2], e[2] + e[3], e[1] + e[2] + e[3]])
+    ids = ["gifts", "gifts", "returns", "other", "returns"]
+    languages = ["en", "pl", "en", "pl", "pl"]
+    texts = [f"t{n}" for n in range(len(ids))]
+    query = vectors[1]
+    assert KnowledgeIndex(vectors, ids, languages, texts).search(query, "pl")[0].article_id == "gifts"
+    message = HeldOutMessage("karta podarunkowa", "pl", ("gifts",), "ask_question", ())
+    reply = BotReply("ask_question", 1.0, "ask_question", 1.0, "pl", [], "answer", ("gifts",))
+    [(ranked, relevant)] = own_language_removed([(message, reply)], query[None, :], (vectors, ids, languages, texts))
+    assert relevant == {"gifts"}
+    assert ranked[:2] == ["returns", "gifts"]
+    assert sorted(ranked) == ["gifts", "other", "returns"]  # only the one row went

@@ -38,8 +38,7 @@ def test_finds_the_article_in_every_language(search, question: str, article: str
 
 def test_finds_an_article_that_exists_only_in_other_languages(search) -> None:
     library = ArticleLibrary(load_articles(Settings.from_env().articles_dir))
-    assert library.languages("gift-cards") == ["en", "pl"]
-    assert search("cât timp este valabil un card cadou?")[0].article_id == "gift-cards"
+    assert library.languages("gift-cards") == ["en", "pl", "ro"]
     assert search("сколько действует подарочная карта?")[0].article_id == "gift-cards"
 
 

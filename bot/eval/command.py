@@ -27,6 +27,7 @@ from bot.eval.report import write_report
 from bot.eval.run_info import fallback_threshold, run_info
 from bot.kb.articles import ArticleLibrary, load_articles
 from bot.kb.decision import Thresholds
+from bot.kb.index import load_or_build_entries
 from bot.settings import LANGUAGES, Settings
 
 
@@ -43,9 +44,17 @@ def evaluate_heldout(settings: Settings, model_path: Path, out_dir: Path) -> dic
     finally:
         bot.close()
     pairs = list(zip(messages, replies, strict=True))
-    per_language = {lang: heldout_eval.summary([p for p in pairs if p[0].language == lang], languages_of)
-                    for lang in LANGUAGES}  # fmt: skip
-    overall = heldout_eval.summary(pairs, languages_of)
+    encoder = get_encoder(settings)
+    entries = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
+    articles = [p for p in pairs if p[0].kind == "article"]
+    removed = heldout_eval.own_language_removed(articles, encoder.encode([m.text for m, _ in articles]), entries)
+    removed_of = {id(m): ranked for (m, _), ranked in zip(articles, removed, strict=True)}
+
+    def summary(group: list[heldout_eval.Pair]) -> dict[str, object]:
+        return heldout_eval.summary(group, languages_of, [removed_of[id(m)] for m, _ in group if id(m) in removed_of])
+
+    per_language = {lang: summary([p for p in pairs if p[0].language == lang]) for lang in LANGUAGES}
+    overall = summary(pairs)
     table = heldout_eval.confusion(pairs)
     answer_curve = heldout_eval.answer_threshold_curve(pairs, np.round(np.arange(0.0, 0.61, 0.01), 2))
     escalation_curve = heldout_eval.escalation_threshold_curve(pairs, np.round(np.arange(0.0, 1.0, 0.02), 2))

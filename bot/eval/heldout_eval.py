@@ -9,6 +9,7 @@ import numpy as np
 from bot.eval.bot_reply import BotReply
 from bot.eval.heldout import HUMAN, HUMAN_INTENTS, OUT_OF_SCOPE, TAGS, HeldOutMessage
 from bot.eval.metrics import BinaryScores, mean, recall_at_k, reciprocal_rank
+from bot.kb.index import KnowledgeIndex
 from bot.language import detect
 
 Pair = tuple[HeldOutMessage, BotReply]
@@ -44,6 +45,24 @@ def cross_language(message: HeldOutMessage, languages_of: dict[str, list[str]]) 
     return message.kind == "article" and message.language not in languages_of.get(message.expected[0], [])
 
 
+def own_language_removed(
+    pairs: Sequence[Pair], queries: np.ndarray, entries: tuple[np.ndarray, list[str], list[str], list[str]]
+) -> list[tuple[list[str], set[str]]]:
+    """Every article question as a cross-language one: rankings from the index without the expected articles'
+    versions in the message's language (the rest of the index as in production, centred on the detected language).
+
+    `queries` are the messages' vectors, `entries` the index's raw vectors, article ids, languages and texts.
+    """
+    vectors, ids, languages, texts = entries
+    id_of, language_of, text_of = np.asarray(ids), np.asarray(languages), np.asarray(texts)
+    ranked = []
+    for (message, reply), query in zip(pairs, queries, strict=True):
+        keep = ~(np.isin(id_of, message.expected) & (language_of == message.language))
+        index = KnowledgeIndex(vectors[keep], list(id_of[keep]), list(language_of[keep]), list(text_of[keep]))
+        ranked.append(([c.article_id for c in index.search(query, reply.language)], set(message.expected)))
+    return ranked
+
+
 def language_detection(pairs: Sequence[Pair]) -> dict[str, object]:
     """bot.language.detect on messages of three words or more (mixed and transliterated ones left out)."""
     eligible = [m for m, _ in pairs if not m.short and not {"mixed", "translit"} & set(m.tags)]
@@ -55,7 +74,12 @@ def language_detection(pairs: Sequence[Pair]) -> dict[str, object]:
     }
 
 
-def summary(pairs: Sequence[Pair], languages_of: dict[str, list[str]]) -> dict[str, object]:
+def summary(
+    pairs: Sequence[Pair],
+    languages_of: dict[str, list[str]],
+    removed: Sequence[tuple[list[str], set[str]]] = (),
+) -> dict[str, object]:
+    """The figures of one group of messages; `removed`: its article questions' own_language_removed rankings."""
     articles = [(m, r) for m, r in pairs if m.kind == "article"]
     outcomes = [outcome(m, r) for m, r in articles]
     escalation = BinaryScores.of([m.kind == HUMAN for m, _ in pairs], [r.kind == "human" for _, r in pairs])
@@ -66,6 +90,7 @@ def summary(pairs: Sequence[Pair], languages_of: dict[str, list[str]]) -> dict[s
         "kb": retrieval(articles),
         "kb_same_language": retrieval([p for p in articles if not cross_language(p[0], languages_of)]),
         "kb_cross_language": retrieval([p for p in articles if cross_language(p[0], languages_of)]),
+        "kb_own_language_removed": ranking(removed),
         "answered_right": mean([float(o == "answer right") for o in outcomes]),
         "answered_or_offered_right": mean([float(o in ("answer right", "choice with right")) for o in outcomes]),
         "answered_wrong": mean([float(o in ("answer wrong", "choice without right")) for o in outcomes]),

@@ -50,6 +50,8 @@ def _heldout_rows(heldout: dict[str, Any]) -> list[str]:
         ("cross-language Recall@1", lambda s: _pct(s["kb_cross_language"]["recall@1"])),
         ("cross-language Recall@3", lambda s: _pct(s["kb_cross_language"]["recall@3"])),
         ("same-language Recall@1", lambda s: _pct(s["kb_same_language"]["recall@1"])),
+        ("own language taken out: Recall@1", lambda s: _pct(s.get("kb_own_language_removed", {}).get("recall@1"))),
+        ("own language taken out: Recall@3", lambda s: _pct(s.get("kb_own_language_removed", {}).get("recall@3"))),
         ("answered with the right article", lambda s: _pct(s["answered_right"])),
         ("right article answered or offered", lambda s: _pct(s["answered_or_offered_right"])),
         ("answered with a wrong article", lambda s: _pct(s["answered_wrong"])),
