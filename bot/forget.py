@@ -31,6 +31,7 @@ async def erase_conversations(redis: Redis, prefix: str, conversation_ids: list[
             store.key("conversation", cid, "history"),
             store.key("stats", "conversation", cid),
             store.key("channel", cid, "last_customer_message"),
+            store.key("channel", cid.split(":", 1)[0], "inbox", cid),  # Meta messages not yet handled
             store.key("whatsapp", "pending", cid),
             store.key("ratelimit", cid),
         ]

@@ -140,6 +140,27 @@ async def test_redelivered_message_is_answered_once(
     assert len([e for e in await tracker_events(http, stack, f"messenger:{psid}") if e["event"] == "user"]) == 1
 
 
+async def test_deliveries_out_of_order_are_answered_in_the_order_the_customer_wrote(
+    stack: Stack, http: aiohttp.ClientSession, graph_api: GraphStandIn
+) -> None:
+    psid = new_psid()
+    older, newer = messenger_text(psid, RETURNS_PL), messenger_text(psid, "Как отследить мой заказ?")
+    older["timestamp"] = newer["timestamp"] - 2000
+    # Separate requests on fresh connections (so to either Rasa worker), the newer one first.
+    for event in (newer, older):
+        async with aiohttp.ClientSession() as fresh:
+            assert (await post_webhook(fresh, stack, "messenger", messenger_delivery([event])))[0] == 200
+    conversation = f"messenger:{psid}"
+    assert await articles_answered(http, stack, conversation, 2) == ["returns-how-to", "order-status-tracking"]
+    said = [e["text"] for e in await tracker_events(http, stack, conversation) if e["event"] == "user"]
+    assert said == [RETURNS_PL, "Как отследить мой заказ?"]
+    # One older still than both, arriving after they were answered: answered too, not dropped.
+    late = messenger_text(psid, "Ce metode de plată acceptați?")
+    late["timestamp"] = older["timestamp"] - 1000
+    assert (await post_webhook(http, stack, "messenger", messenger_delivery([late])))[0] == 200
+    assert (await articles_answered(http, stack, conversation, 3))[2] == "payment-methods"
+
+
 async def test_quick_reply_and_postback_payloads_reach_the_bot(
     stack: Stack, http: aiohttp.ClientSession, graph_api: GraphStandIn
 ) -> None:

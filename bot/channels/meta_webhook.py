@@ -6,22 +6,22 @@
 - every event of a batch is handled; a redelivered message id is handled once, across
   Rasa processes (Redis SET NX with a TTL);
 - the webhook answers at once (Meta retries slow webhooks) and the bot's turns run in
-  the background, in order for each customer;
+  the background, one at a time per customer in the order the customer sent them, even
+  when Meta's deliveries arrive out of order or at different Rasa processes
+  (bot/channels/inbox.py);
 - a Redis failure answers 503, so Meta delivers again and nothing is lost.
 
-Keys: <prefix>:channel:<channel>:seen:<message id>  (expires after 7 days)
+Keys: see bot/channels/inbox.py.
 """
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import hmac
 import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, Coroutine
-from dataclasses import dataclass, field
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from rasa.core.channels.channel import InputChannel, OutputChannel, UserMessage
@@ -35,6 +35,7 @@ from sanic.response import HTTPResponse
 from bot.channels.delivery_window import decide, last_customer_message, record_customer_message
 from bot.channels.fail_open import handle_message
 from bot.channels.graph_api import GraphClient
+from bot.channels.inbox import Inbound, Inbox, ref
 from bot.channels.messages import MAX_TEXT_CHARS
 from bot.channels.rendering import Answer
 from bot.escalations import connect
@@ -42,7 +43,6 @@ from bot.messages import message as text_of
 from bot.settings import LANGUAGES, Settings
 
 logger = logging.getLogger(__name__)
-SEEN_TTL_S = 7 * 24 * 3600  # Meta redelivers for up to a few days
 MAX_BODY_BYTES = 1024 * 1024  # Meta's deliveries are a few kB; a batch of many stays far below
 
 
@@ -55,49 +55,6 @@ def valid_signature(app_secret: str, body: bytes, header: str | None) -> bool:
         return False
     expected = hmac.new(app_secret.encode(), body, hashlib.sha256).hexdigest()
     return hmac.compare_digest(expected, header.removeprefix("sha256=").strip().lower())
-
-
-def ref(conversation_id: str) -> str:
-    """A stable, non-identifying reference to a conversation for logs (ids are personal data)."""
-    return hashlib.sha256(conversation_id.encode()).hexdigest()[:10]
-
-
-@dataclass
-class Inbound:
-    """One customer message from a webhook."""
-
-    conversation_id: str  # "<channel>:<customer id>"
-    message_id: str
-    timestamp: float  # when the customer sent it (unix seconds)
-    text: str | None  # None: something we cannot read (attachment, location...)
-    kind: str = "text"
-    metadata: dict[str, Any] = field(default_factory=dict)
-
-
-class OrderedTasks:
-    """Background work, run in submission order for each key and concurrently across keys."""
-
-    def __init__(self) -> None:
-        self._tails: dict[str, asyncio.Task] = {}
-
-    def submit(self, key: str, work: Callable[[], Coroutine[Any, Any, None]]) -> None:
-        previous = self._tails.get(key)
-
-        async def run() -> None:
-            if previous is not None:
-                await asyncio.wait([previous])
-            try:
-                await work()
-            except Exception:
-                logger.exception("handling a message of conversation %s failed", ref(key))
-
-        task = asyncio.get_running_loop().create_task(run())
-        self._tails[key] = task
-        task.add_done_callback(lambda done: self._tails.get(key) is done and self._tails.pop(key))
-
-    async def drain(self, timeout_s: float) -> None:
-        if self._tails:
-            await asyncio.wait(list(self._tails.values()), timeout=timeout_s)
 
 
 class MetaOutput(OutputChannel):
@@ -141,7 +98,7 @@ class MetaInput(InputChannel):
         settings = settings or Settings.from_env()
         self.redis_url, self.prefix = settings.redis_url, settings.redis_prefix
         self._redis: Redis | None = None
-        self.tasks = OrderedTasks()
+        self.inbox = Inbox(self.redis, self.prefix, self.name())
 
     def redis(self) -> Redis:
         if self._redis is None:
@@ -171,10 +128,6 @@ class MetaInput(InputChannel):
     def get_output_channel(self) -> OutputChannel | None:
         # Used for messages outside a customer's turn: agents' replies, hand-back notices.
         return self.output() if self.config else None
-
-    async def first_delivery(self, inbound: Inbound) -> bool:
-        key = f"{self.prefix}:channel:{self.name()}:seen:{inbound.message_id}"
-        return bool(await self.redis().set(key, "1", nx=True, ex=SEEN_TTL_S))
 
     async def customer_language(self, conversation_id: str) -> str:
         tracker = await Sanic.get_app().ctx.agent.tracker_store.retrieve(conversation_id)
@@ -217,20 +170,33 @@ class MetaInput(InputChannel):
         accepted = 0
         for event in inbound:
             await record_customer_message(self.redis(), self.prefix, event.conversation_id, event.timestamp)
-            if not await self.first_delivery(event):
+            if not await self.inbox.put_once(event):
                 logger.info("ignored a redelivered message of conversation %s", ref(event.conversation_id))
                 continue
             accepted += 1
-            self.tasks.submit(event.conversation_id, lambda e=event: self.process(e, on_new_message))  # type: ignore[misc]
+        for conversation_id in dict.fromkeys(event.conversation_id for event in inbound):
+            self.inbox.wake(conversation_id, lambda e: self.process(e, on_new_message))
         return accepted
 
     def blueprint(self, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> Blueprint:
         name = self.name()
         webhook = Blueprint(f"{name}_webhook", __name__)
 
+        @webhook.listener("after_server_start")
+        async def resume(*_: Any) -> None:
+            if self.config is None:
+                return
+            try:
+                found = await self.inbox.wake_left_over(lambda e: self.process(e, on_new_message))
+            except RedisError:
+                logger.warning("%s webhook: Redis unavailable at start; left-over messages wait", name)
+                return
+            if found:
+                logger.info("%s webhook: resuming %d conversation(s) with messages not yet handled", name, found)
+
         @webhook.listener("before_server_stop")
         async def finish(*_: Any) -> None:
-            await self.tasks.drain(timeout_s=25)
+            await self.inbox.drain(timeout_s=25)
             if self.graph:
                 await self.graph.close()
 
