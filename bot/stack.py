@@ -63,10 +63,27 @@ def redis_answers(url: str) -> bool:
         return False
 
 
+def redis_persists(url: str) -> bool:
+    """Whether the Redis at `url` writes an append-only file or snapshots (True when it will not say)."""
+    import redis
+
+    try:
+        config = redis.Redis.from_url(url, socket_connect_timeout=2, decode_responses=True).config_get("*")
+    except redis.RedisError:  # CONFIG may be renamed or forbidden on a managed Redis
+        return True
+    return config.get("appendonly") == "yes" or bool(config.get("save", "").strip())
+
+
 def ensure_redis(settings: Settings) -> None:
     """Reuse a Redis that answers; otherwise start (and if needed install) a local one."""
     if redis_answers(settings.redis_url):
         log(f"Redis answers at {settings.redis_url}")
+        if not redis_persists(settings.redis_url):
+            log(
+                "warning: this Redis keeps nothing on disk (appendonly no, no snapshots): if it restarts, "
+                "conversations, escalations and agents' accounts are lost. Turn on persistence "
+                "(redis-cli config set appendonly yes; README: 'Redis must keep what it acknowledged')"
+            )
         return
     url = urlparse(settings.redis_url)
     if url.hostname not in ("127.0.0.1", "localhost", "::1"):

@@ -94,3 +94,18 @@ async def test_redis_restarted_mid_conversation_loses_nothing_acknowledged(
     said = [e["text"] for e in events if e["event"] == "user"]
     assert said == ["Jak mogę zwrócić produkt?", "Ile kosztuje dostawa kurierem?"]
     assert events[-1]["event"] in ("bot", "action")
+
+
+def test_a_redis_that_keeps_nothing_on_disk_is_told_apart(tmp_path: Path) -> None:
+    from bot.stack import redis_persists
+
+    server = RedisServer(tmp_path).start()  # append-only, no snapshots
+    try:
+        assert redis_persists(server.url)
+        client = redis.Redis.from_url(server.url)
+        client.config_set("appendonly", "no")
+        assert not redis_persists(server.url)  # `bot/assistant up` warns about this one
+        client.config_set("save", "3600 1")
+        assert redis_persists(server.url)
+    finally:
+        server.kill()
