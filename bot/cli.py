@@ -27,6 +27,7 @@ import shutil
 import signal
 import subprocess
 import sys
+import time
 
 from bot.settings import Settings
 from bot.stack import (
@@ -73,14 +74,38 @@ def up(settings: Settings) -> int:
         )
         log(f"REST channel: POST http://{s.host}:{s.rasa_port}/webhooks/rest/webhook")
         log(f"logs: {stack.log_dir}; Ctrl-C stops everything")
-        name = stack.wait_any_exit()
-        log(f"error: {name} stopped; see {stack.log_dir / (name + '.log')}; stopping the rest")
-        return 1
+        return supervise(stack)
     except KeyboardInterrupt:
         log("stopping")
         return 0
     finally:
         stack.stop()
+
+
+RESTARTS_ALLOWED = 5  # per process within RESTART_PERIOD_S; more means it cannot run: stop everything
+RESTART_PERIOD_S = 300
+
+
+def supervise(stack: Stack) -> int:
+    """Start again a process that stops (the others keep serving: a stopped action server
+    meanwhile fails open to people); give up when one keeps stopping."""
+    restarts: dict[str, list[float]] = {}
+    while True:
+        name = stack.wait_any_exit()
+        code = stack.processes[name].returncode
+        now = time.monotonic()
+        recent = [t for t in restarts.get(name, []) if now - t < RESTART_PERIOD_S] + [now]
+        restarts[name] = recent
+        log_file = stack.log_dir / f"{name}.log"
+        if len(recent) > RESTARTS_ALLOWED:
+            log(f"error: {name} stopped {len(recent)} times in {RESTART_PERIOD_S} s; see {log_file}; stopping the rest")
+            return 1
+        log(f"warning: {name} stopped (exit code {code}); starting it again (see {log_file})")
+        stack.stop(name)
+        try:
+            stack.start((name,))
+        except RuntimeError as error:
+            log(f"warning: {error}")  # it exited again: the next round counts it
 
 
 def ensure_chromium() -> None:

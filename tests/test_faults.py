@@ -1,17 +1,20 @@
-"""Faults survived with real processes: Redis restarted under a running assistant."""
+"""Faults survived with real processes: Redis restarted under a running assistant; a stopped process started again."""
 
 from __future__ import annotations
 
 import shutil
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import aiohttp
 import pytest
 import redis
 
+from bot.settings import Settings
 from bot.stack import Stack, free_port, on_free_ports
 from tests.rest_client import post_message
 
@@ -109,3 +112,48 @@ def test_a_redis_that_keeps_nothing_on_disk_is_told_apart(tmp_path: Path) -> Non
         assert redis_persists(server.url)
     finally:
         server.kill()
+
+
+@dataclass
+class TinyStack(Stack):
+    """Two small HTTP servers as real processes, supervised the way `bot/assistant up` does it."""
+
+    ports: dict[str, int] = field(default_factory=dict)
+
+    def commands(self) -> dict[str, list[str]]:
+        return {name: [sys.executable, "-m", "http.server", str(port), "--bind", "127.0.0.1"]
+                for name, port in self.ports.items()}  # fmt: skip
+
+    def health_urls(self) -> dict[str, str]:
+        return {name: f"http://127.0.0.1:{port}/" for name, port in self.ports.items()}
+
+
+def test_up_starts_a_stopped_process_again_and_gives_up_on_one_that_keeps_stopping(tmp_path: Path) -> None:
+    import os
+    import signal
+    import threading
+
+    from bot import cli
+
+    ports = {"actions": free_port(), "agent-service": free_port()}
+    stack = TinyStack(on_free_ports(Settings.from_env()), tmp_path / "model", tmp_path / "logs", ports=ports)
+    stack.start(("actions", "agent-service"))
+    result: list[int] = []
+    supervisor = threading.Thread(target=lambda: result.append(cli.supervise(stack)), daemon=True)
+    supervisor.start()
+    try:
+        other = stack.processes["agent-service"].pid
+        for _ in range(cli.RESTARTS_ALLOWED):
+            killed = stack.processes["actions"].pid
+            os.kill(killed, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while stack.processes.get("actions") is None or stack.processes["actions"].pid == killed:
+                assert time.monotonic() < deadline, "not started again"
+                time.sleep(0.1)
+            stack.wait_healthy("actions", 30)  # serving again
+            assert stack.processes["agent-service"].pid == other  # the others kept running
+        os.kill(stack.processes["actions"].pid, signal.SIGKILL)  # one time too many
+        supervisor.join(timeout=30)
+        assert result == [1]
+    finally:
+        stack.stop()
