@@ -125,6 +125,18 @@ async def test_rest_channel_rejects_malformed_requests(stack: Stack, http: aioht
         assert response.status == 400
     async with http.post(url, json={"sender": "x", "message": "a" * 5000}) as response:
         assert response.status == 413
+    for nothing in ("", "   ", "\x00\x07\u202e\t\n"):  # DIET cannot read an empty message
+        async with http.post(url, json={"sender": "x", "message": nothing}) as response:
+            assert response.status == 400, repr(nothing)
+
+
+async def test_control_and_invisible_characters_do_not_change_the_answer(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    clean = await say(http, stack, new_sender(), "Jak mogę zwrócić zamówiony produkt?")
+    noisy = await say(http, stack, new_sender(), "\u202eJak mogę\x00 zwrócić\x1b zamówiony\u200b produkt?\x07")
+    assert noisy[-1]["custom"]["kb_article"] == clean[-1]["custom"]["kb_article"] == "returns-how-to"
+    assert noisy[-1]["custom"]["score"] == clean[-1]["custom"]["score"]
 
 
 async def test_low_confidence_twice_hands_over(stack: Stack, http: aiohttp.ClientSession, redis_client) -> None:

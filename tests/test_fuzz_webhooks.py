@@ -63,6 +63,19 @@ def mangled(delivery: dict[str, Any], value: Any, path: list[int]) -> dict[str, 
     return delivery
 
 
+@settings(max_examples=500, deadline=None)
+@given(st.text())
+def test_cleaned_text_has_no_control_or_invisible_characters(text: str) -> None:
+    import unicodedata
+
+    from bot.channels.messages import clean_text
+
+    cleaned = clean_text(text)
+    assert all(c == "\n" or unicodedata.category(c) != "Cc" for c in cleaned)
+    assert not {"\u202e", "\u200b", "\ufeff"} & set(cleaned)
+    assert cleaned == cleaned.strip() and clean_text(cleaned) == cleaned
+
+
 @settings(max_examples=300, deadline=None)
 @given(payload=json_values)
 def test_arbitrary_json_is_parsed_or_refused_cleanly(payload: Any) -> None:

@@ -8,11 +8,22 @@ together instead of as two separate messages.
 
 from __future__ import annotations
 
+import unicodedata
 from typing import Any
 
 from rasa.core.channels.channel import CollectingOutputChannel
 
 MAX_TEXT_CHARS = 4000
+# Direction overrides and isolates, zero-width space and BOM: invisible, and they change
+# what the embedding sees (zero-width joiner stays: emoji sequences need it).
+_INVISIBLE = dict.fromkeys([*range(0x202A, 0x202F), *range(0x2066, 0x206A), 0x200B, 0xFEFF])
+
+
+def clean_text(text: str) -> str:
+    """A customer's text as the bot reads it: NFC, without control or invisible characters
+    (tabs become spaces, line breaks stay), trimmed. "" means there is nothing to read."""
+    text = unicodedata.normalize("NFC", text).replace("\t", " ").translate(_INVISIBLE)
+    return "".join(c for c in text if c == "\n" or unicodedata.category(c) != "Cc").strip()
 
 
 def chat_message(recipient_id: str, message: dict[str, Any]) -> dict[str, Any]:

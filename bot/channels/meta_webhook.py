@@ -36,7 +36,7 @@ from bot.channels.delivery_window import decide, last_customer_message, record_c
 from bot.channels.fail_open import handle_message
 from bot.channels.graph_api import GraphClient
 from bot.channels.inbox import Inbound, Inbox, ref
-from bot.channels.messages import MAX_TEXT_CHARS
+from bot.channels.messages import MAX_TEXT_CHARS, clean_text
 from bot.channels.rendering import Answer
 from bot.escalations import connect
 from bot.messages import message as text_of
@@ -148,12 +148,15 @@ class MetaInput(InputChannel):
     async def process(self, inbound: Inbound, on_new_message: Callable[[UserMessage], Awaitable[Any]]) -> None:
         output = self.output()
         await self.before_turn(inbound, output)
-        if inbound.text is None:
+        text = clean_text(inbound.text[:MAX_TEXT_CHARS]) if inbound.text is not None else None
+        if text is None:
             logger.info("conversation %s sent an unsupported %s message", ref(inbound.conversation_id), inbound.kind)
             await self.reply_unsupported(inbound, output)
+        elif not text:
+            logger.info("conversation %s sent a message with no text; nothing to answer", ref(inbound.conversation_id))
         else:
             message = UserMessage(
-                inbound.text[:MAX_TEXT_CHARS],  # longer than any channel allows: the bot reads the start
+                text,  # cut at MAX_TEXT_CHARS, longer than any channel allows: the bot reads the start
                 output,
                 inbound.conversation_id,
                 input_channel=self.name(),

@@ -21,7 +21,7 @@ from sanic.request import Request
 from sanic.response import HTTPResponse
 
 from bot.channels.fail_open import handle_message
-from bot.channels.messages import MAX_TEXT_CHARS, JsonCollectingOutput
+from bot.channels.messages import MAX_TEXT_CHARS, JsonCollectingOutput, clean_text
 
 logger = logging.getLogger(__name__)
 MAX_SENDER_CHARS = 128
@@ -58,6 +58,9 @@ class RestChannel(InputChannel):
                 return response.json({"error": f"'message' is longer than {MAX_TEXT_CHARS} characters"}, 413)
             if metadata is not None and not isinstance(metadata, dict):
                 return response.json({"error": "'metadata' must be an object"}, status=400)
+            text = clean_text(text)
+            if not text:
+                return response.json({"error": "'message' has no text (only spaces or control characters)"}, 400)
             collector = JsonCollectingOutput()
             conversation_id = f"{REST_PREFIX}{sender}"
             message = UserMessage(text, collector, conversation_id, input_channel=self.name(), metadata=metadata)

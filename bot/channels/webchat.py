@@ -25,7 +25,7 @@ from sanic.response import HTTPResponse
 from socketio import AsyncRedisManager, AsyncServer
 
 from bot.channels.fail_open import handle_message
-from bot.channels.messages import MAX_TEXT_CHARS, chat_message
+from bot.channels.messages import MAX_TEXT_CHARS, chat_message, clean_text
 from bot.session_tokens import sign_session, valid_session
 
 logger = logging.getLogger(__name__)
@@ -140,6 +140,10 @@ class WebChatInput(InputChannel):
                 return
             if len(text) > MAX_TEXT_CHARS:
                 await sio.emit("error_message", {"error": f"message longer than {MAX_TEXT_CHARS} chars"}, room=sid)
+                return
+            text = clean_text(text)
+            if not text:
+                await sio.emit("error_message", {"error": "the message has no text"}, room=sid)
                 return
             metadata = data.get("metadata")
             await handle_message(
