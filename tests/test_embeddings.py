@@ -133,3 +133,19 @@ def test_onnx_backend_does_not_load_torch() -> None:
     )
     env = {**os.environ, "SUPPORTBOT_EMBEDDING_BACKEND": "onnx-int8", "PYTHONPATH": str(PROJECT_DIR)}
     subprocess.run([sys.executable, "-c", code], env=env, cwd=PROJECT_DIR, check=True)
+
+
+def test_the_default_backend_is_the_fastest_within_a_point_of_torch_on_the_whole_set() -> None:
+    from bot.bench.embedding import choose_default
+
+    def result(backend: str, p50: float, per_language: dict[str, float], overall: float) -> dict:
+        recall = {lang: {"recall@1": value} for lang, value in per_language.items()} | {"all": {"recall@1": overall}}
+        return {"backend": backend, "threads": 1, "latency_ms": {"p50": p50}, "recall": recall}
+
+    torch = result("torch", 30.0, {"en": 0.92, "pl": 0.88, "ro": 0.93, "ru": 0.92}, 0.915)
+    int8 = result("onnx-int8", 6.0, {"en": 0.95, "pl": 0.89, "ro": 0.93, "ru": 0.90}, 0.923)  # one ru question less
+    lossy = result("lossier", 4.0, {"en": 0.91, "pl": 0.87, "ro": 0.92, "ru": 0.91}, 0.903)  # 1.2 points less
+    chosen = choose_default([torch, int8, lossy])
+    assert chosen["choice"] == "onnx-int8"
+    assert chosen["by_backend"]["onnx-int8"]["max_loss_language"] == "ru"
+    assert not chosen["by_backend"]["lossier"]["eligible"]

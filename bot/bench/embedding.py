@@ -43,7 +43,10 @@ from bot.bench.load import CLK_TCK, machine_ticks, rss_kb
 from bot.settings import EMBEDDING_BACKENDS, LANGUAGES, Settings
 
 TARGET_P50_MS = 15.0
-RECALL_TOLERANCE = 0.01  # a backend may lose at most one point of Recall@1 in any language against torch
+# A backend may lose at most one point of Recall@1 on the whole held-out set against torch
+# (issue #3's rule). Per language it is reported, not required: with 62-69 questions a
+# language, one question is 1.4-1.6 points.
+RECALL_TOLERANCE = 0.01
 REFERENCE = "torch"
 THREADS = (1, 2)
 
@@ -141,17 +144,19 @@ def run_worker(settings: Settings, backend: str, threads: int, args: argparse.Na
 
 
 def choose_default(results: list[dict[str, Any]]) -> dict[str, Any]:
-    """The fastest backend (1-thread p50, as served) whose Recall@1 is within a point of torch's in every language."""
+    """The fastest backend (1-thread p50, as served) whose Recall@1 on the whole set is within a point of torch's."""
     recall = {r["backend"]: r["recall"] for r in results if "recall" in r}
     reference = recall.get(REFERENCE)
     eligible = {}
     for backend, figures in recall.items():
         losses = {lang: reference[lang]["recall@1"] - figures[lang]["recall@1"] for lang in LANGUAGES if reference}
         worst = max(losses, key=losses.__getitem__) if losses else None
+        loss_all = reference["all"]["recall@1"] - figures["all"]["recall@1"] if reference else None
         eligible[backend] = {
+            "loss_all": round(loss_all, 4) if loss_all is not None else None,
             "max_loss": round(losses[worst], 4) if worst else None,
             "max_loss_language": worst,
-            "eligible": worst is not None and losses[worst] <= RECALL_TOLERANCE + 1e-9,
+            "eligible": loss_all is not None and loss_all <= RECALL_TOLERANCE + 1e-9,
         }
     p50 = {r["backend"]: r["latency_ms"]["p50"] for r in results if r["threads"] == THREADS[0]}
     candidates = [b for b in p50 if eligible.get(b, {}).get("eligible")]
@@ -200,6 +205,13 @@ def _percent(value: object) -> str:
     return f"{float(value) * 100:.1f}%" if isinstance(value, (int, float)) else "—"
 
 
+def _signed_points(loss: float | None) -> str:
+    """A Recall@1 loss against the reference as a signed change in points."""
+    if loss is None:
+        return "—"
+    return "no change" if abs(loss) < 5e-4 else f"{-loss * 100:+.1f} points"
+
+
 def question_counts(data: dict[str, Any]) -> dict[str, object]:
     recall = next((r["recall"] for r in data["results"] if "recall" in r), {})
     return {lang: recall[lang]["n"] for lang in LANGUAGES if lang in recall}
@@ -236,8 +248,9 @@ def report(data: dict[str, Any], out_dir: Path) -> str:
         "KB Recall@1 on the held-out set's article questions (production retrieval), per language "
         f"({', '.join(f'{lang}: {n}' for lang, n in question_counts(data).items())} questions):",
         "",
-        f"| backend | {' | '.join(LANGUAGES)} | all | Recall@3 all | MRR@5 all | worst language vs {REFERENCE} |",
-        f"|---|{'---|' * len(LANGUAGES)}---|---|---|---|",
+        f"| backend | {' | '.join(LANGUAGES)} | all | Recall@3 all | MRR@5 all | all vs {REFERENCE} "
+        f"| worst language vs {REFERENCE} |",
+        f"|---|{'---|' * len(LANGUAGES)}---|---|---|---|---|",
     ]
     for r in data["results"]:
         if "recall" not in r:
@@ -250,7 +263,7 @@ def report(data: dict[str, Any], out_dir: Path) -> str:
         lines.append(
             f"| {r['backend']} | {' | '.join(_percent(rec[lang]['recall@1']) for lang in LANGUAGES)} | "
             f"{_percent(rec['all']['recall@1'])} | {_percent(rec['all']['recall@3'])} | "
-            f"{rec['all']['mrr@5']:.3f} | {worst} |"
+            f"{rec['all']['mrr@5']:.3f} | {_signed_points(judged.get('loss_all'))} | {worst} |"
         )
     served = [r for r in data["results"] if r["backend"] == default["choice"] and r["threads"] == THREADS[0]]
     verdict = (
@@ -261,7 +274,7 @@ def report(data: dict[str, Any], out_dir: Path) -> str:
     )
     lines += [
         "",
-        f"Fastest backend within {RECALL_TOLERANCE * 100:.0f} point of {REFERENCE}'s Recall@1 in every language: "
+        f"Fastest backend within {RECALL_TOLERANCE * 100:.0f} point of {REFERENCE}'s Recall@1 on the whole set: "
         f"**{default['choice']}** (target: p50 ≤ {data['target_p50_ms']:.0f} ms; {verdict}).",
     ]
     text = "\n".join(lines) + "\n"
