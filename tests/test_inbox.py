@@ -131,3 +131,38 @@ async def test_the_whole_message_comes_back_out(redis: Redis) -> None:
     inbox.wake(sent.conversation_id, keep)
     await wait_until(lambda: bool(got))
     assert got == [sent]
+
+
+async def test_a_message_woken_while_the_last_look_is_under_way_is_not_left_behind(redis: Redis) -> None:
+    class LateRedis:
+        """The real Redis; once, a message is put just after an `exists` was answered."""
+
+        def __init__(self) -> None:
+            self.hook = None
+
+        def __getattr__(self, name: str):
+            return getattr(redis, name)
+
+        async def exists(self, *keys: str) -> int:
+            answer = await redis.exists(*keys)
+            if self.hook is not None:
+                hook, self.hook = self.hook, None
+                await hook()
+            return answer
+
+    late = LateRedis()
+    inbox = Inbox(lambda: late, PREFIX + secrets.token_hex(4), "messenger", window_s=WINDOW_S)
+    recorder = Recorder()
+    first, second = message("messenger:f", 6000.0, "first"), message("messenger:f", 6001.0, "second")
+
+    async def put_second() -> None:
+        assert await inbox.put_once(second)
+        inbox.wake(second.conversation_id, recorder)
+
+    async def handle(inbound: Inbound) -> None:
+        await recorder(inbound)
+        late.hook = put_second  # the drain's last look for new messages comes next
+
+    assert await inbox.put_once(first)
+    inbox.wake(first.conversation_id, handle)
+    await wait_until(lambda: recorder.texts("messenger:f") == ["first", "second"], timeout=5)

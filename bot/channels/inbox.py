@@ -79,6 +79,7 @@ class Inbox:
         self.keys = f"{prefix}:channel:{channel}"
         self.window_s = window_s
         self._draining: dict[str, asyncio.Task] = {}
+        self._woken: set[str] = set()  # woken while this process was taking their messages out
 
     def _inbox(self, conversation_id: str) -> str:
         return f"{self.keys}:inbox:{conversation_id}"
@@ -102,11 +103,20 @@ class Inbox:
 
     def wake(self, conversation_id: str, handle: Handler, wait: bool = True) -> None:
         """Make sure some process takes this conversation's messages out (this one, unless another is)."""
-        if conversation_id in self._draining:
-            return  # this process is at it, and takes new messages in their place
+        running = self._draining.get(conversation_id)
+        if running is not None and not running.done():
+            # This process is at it. Its last look for new messages may already have been sent
+            # to Redis ahead of this one's: it looks once more before it stops.
+            self._woken.add(conversation_id)
+            return
         task = asyncio.get_running_loop().create_task(self._drain(conversation_id, handle, wait))
         self._draining[conversation_id] = task
-        task.add_done_callback(lambda _: self._draining.pop(conversation_id, None))
+
+        def forget(done: asyncio.Task) -> None:
+            if self._draining.get(conversation_id) is done:
+                del self._draining[conversation_id]
+
+        task.add_done_callback(forget)
 
     async def wake_left_over(self, handle: Handler) -> int:
         """At start: wake every conversation with messages no process took out; how many."""
@@ -127,7 +137,8 @@ class Inbox:
         redis_failed_at: float | None = None
         while True:
             try:
-                if await self._take_out(conversation_id, handle):
+                self._woken.discard(conversation_id)
+                if await self._take_out(conversation_id, handle) and conversation_id not in self._woken:
                     return
                 redis_failed_at = None
                 await asyncio.sleep(RETRY_S)  # another process holds the lease
