@@ -52,7 +52,6 @@ return 1
 SEEN_TTL_S = 7 * 24 * 3600  # Meta redelivers for up to a few days
 
 
-
 def ref(conversation_id: str) -> str:
     """A stable, non-identifying reference to a conversation for logs (ids are personal data)."""
     return hashlib.sha256(conversation_id.encode()).hexdigest()[:10]
@@ -150,14 +149,18 @@ class Inbox:
                 await asyncio.sleep(1.0)
 
     async def _take_out(self, conversation_id: str, handle: Handler) -> bool:
-        """Run the conversation's messages oldest first under the lease; False if another process holds it."""
+        """Run the conversation's messages oldest first under the lease; True when none is left.
+
+        False: another process holds the lease and messages wait, or one came after the last pop.
+        """
         redis, inbox, lease = self.redis(), self._inbox(conversation_id), self._lease(conversation_id)
         token = secrets.token_hex(8)
         if not await redis.set(lease, token, nx=True, ex=LEASE_S):
             return not await redis.exists(inbox)  # nothing left: the holder took ours too
         try:
-            while popped := await redis.zpopmin(inbox):
-                await redis.expire(lease, LEASE_S)
+            # The lease is renewed before each pop, so that a Redis failure cannot come
+            # between taking a message out and handling it.
+            while await redis.expire(lease, LEASE_S) and (popped := await redis.zpopmin(inbox)):
                 inbound = Inbound(**json.loads(popped[0][0].split(" ", 1)[1]))
                 try:
                     await handle(inbound)
