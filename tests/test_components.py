@@ -9,11 +9,13 @@ from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
 
+from bot.components.kb_outranks_intent import KnowledgeBaseOutranksIntent
 from bot.components.kb_retriever import KnowledgeBaseRetriever
 from bot.components.language_detector import LanguageDetector
 from bot.components.sentence_featurizer import FEATURIZER_ALIAS, SentenceEmbeddingFeaturizer
 from bot.components.tokenizer import MultilingualTokenizer
 from bot.embeddings.encoder import get_encoder
+from bot.kb.decision import Thresholds
 from bot.kb.live import LiveKnowledgeBase
 from bot.settings import Settings
 
@@ -68,3 +70,40 @@ def test_short_message_takes_the_language_from_the_tracker(pipeline) -> None:
     run, _ = pipeline
     tracker = DialogueStateTracker.from_events("c1", [SlotSet("language", "ru")])
     assert run("ok", tracker).get("language")["code"] == "ru"
+
+
+@pytest.mark.parametrize(
+    ("intent", "score", "becomes"),
+    [
+        ("goodbye", 0.75, "ask_question"),  # "buy now pay later": DIET says goodbye, an article matches closely
+        ("out_of_scope", 0.48, "ask_question"),  # the threshold itself is enough
+        ("affirm", 0.47, "affirm"),  # below it: DIET's verdict stands
+        ("request_human", 0.95, "request_human"),  # asking for a person is never outranked
+        ("complain", 0.95, "complain"),  # nor frustration, nor "forget me"
+        ("forget_me", 0.95, "forget_me"),
+    ],
+)
+def test_a_close_article_match_outranks_small_talk_but_never_a_request_for_a_person(
+    tmp_path, intent: str, score: float, becomes: str
+) -> None:
+    thresholds = tmp_path / "thresholds.yml"
+    thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\noutranks_intent: 0.48\n", encoding="utf-8")
+    candidates = [{"article_id": "pay-later", "score": score, "matched": "buy now pay later"}]
+    message = Message(data={TEXT: "buy now pay later", "intent": {"name": intent, "confidence": 0.99},
+                            "kb": {"candidates": candidates}})  # fmt: skip
+    KnowledgeBaseOutranksIntent(thresholds).process([message])
+    assert message.get("intent")["name"] == becomes
+    if becomes != intent:
+        assert message.get("intent")["confidence"] == score  # the evidence it rests on
+        assert message.get("intent_outranked") == {"name": intent, "confidence": 0.99, "kb_score": score}
+    else:
+        assert message.get("intent_outranked") is None
+
+
+def test_thresholds_without_outranks_intent_ask_for_calibration(tmp_path) -> None:
+    thresholds = tmp_path / "thresholds.yml"
+    thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\n", encoding="utf-8")
+    with pytest.raises(ValueError, match="outranks_intent: run `bot/assistant calibrate`"):
+        Thresholds.load(thresholds)
+    thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\noutranks_intent: 0.5\n", encoding="utf-8")
+    assert Thresholds.load(thresholds).outranks_intent == 0.5  # an edit is seen without a restart

@@ -48,6 +48,21 @@ async def test_question_in_each_language_is_answered_with_the_right_article(
     assert answer["text"].strip()
 
 
+@pytest.mark.parametrize(
+    ("question", "article"),
+    [("forgot my password", "password-reset"), ("do you have a showroom", "pickup-point-warsaw")],
+)
+async def test_short_question_diet_takes_for_a_goodbye_is_answered_from_the_knowledge_base(
+    stack: Stack, http: aiohttp.ClientSession, question: str, article: str
+) -> None:
+    """DIET, which learns from nlu_data alone, calls both a goodbye; the close article match outranks it."""
+    sender = new_sender()
+    messages = await say(http, stack, sender, question)
+    assert messages[-1]["custom"]["kb_article"] == article, messages
+    goodbye = await say(http, stack, sender, "bye")  # a real goodbye stays one
+    assert goodbye[0]["text"].startswith("Goodbye")
+
+
 async def test_question_between_two_articles_offers_both_and_a_click_answers(
     stack: Stack, http: aiohttp.ClientSession
 ) -> None:

@@ -6,10 +6,12 @@ import math
 import re
 from pathlib import Path
 
+import numpy as np
 import pytest
 import yaml
 
 from bot.eval.bot_reply import intent_actions, reply_kind
+from bot.eval.calibrate import outrank_threshold
 from bot.eval.heldout import HELDOUT_FILE, HUMAN, OUT_OF_SCOPE, load_heldout
 from bot.eval.metrics import BinaryScores, ndcg_at_k, recall_at_k, reciprocal_rank
 from bot.kb.articles import load_articles
@@ -118,3 +120,10 @@ def test_own_language_removed_takes_out_only_the_expected_articles_version_in_th
     assert relevant == {"gifts"}
     assert ranked[:2] == ["returns", "gifts"]
     assert sorted(ranked) == ["gifts", "other", "returns"]  # only the one row went
+
+
+def test_outrank_threshold_lets_at_most_one_small_talk_message_in_a_hundred_through() -> None:
+    small_talk = np.concatenate([np.full(197, 0.30), [0.50, 0.52, 0.61]])  # three of 200 (1.5%) score high
+    value = outrank_threshold(small_talk, answer=0.35)
+    assert value == 0.505  # the lowest grid value that only two of them (1%) reach
+    assert outrank_threshold(np.full(100, 0.10), answer=0.35) == 0.35  # never below the answer threshold

@@ -11,11 +11,18 @@ file. Utility of one message (UTILITY below): the right article answered +1,
 offered among two +0.5 (one more click), a wrong article answered -1, two wrong
 ones offered -0.5, an out-of-scope message answered -1 (offered: -0.5), and
 asking to rephrase 0.
+
+`outranks_intent` (bot/components/kb_outranks_intent.py): nlu_data's examples of
+the intents a strong match outranks (small talk and out of scope) are searched
+in the full index; the value is the lowest one on the grid, not below `answer`,
+that at most OUTRANK_ERROR_RATE of them reach: those would be answered with an
+article instead of the small talk they are.
 """
 
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import datetime as dt
 import json
 from dataclasses import dataclass
@@ -29,7 +36,7 @@ from tqdm import tqdm
 from bot.embeddings.encoder import get_encoder
 from bot.eval import plots
 from bot.eval.run_info import run_info
-from bot.kb.decision import Thresholds, decide
+from bot.kb.decision import OUTRANKABLE_INTENTS, Thresholds, decide
 from bot.kb.index import KnowledgeIndex, load_or_build_entries
 from bot.language import choose_language
 from bot.settings import Settings
@@ -43,6 +50,8 @@ UTILITY = {
     ("out_of_scope", "choose", False): -0.5,
 }
 ANSWER_GRID = np.round(np.arange(0.0, 0.501, 0.005), 3)
+OUTRANK_GRID = np.round(np.arange(0.0, 1.0001, 0.005), 3)
+OUTRANK_ERROR_RATE = 0.01  # one small-talk message in a hundred taken for a question
 MARGIN_GRID = np.round(np.arange(0.0, 0.2001, 0.0025), 4)
 
 
@@ -55,13 +64,27 @@ class Searched:
     right: frozenset[str]
 
 
-def out_of_scope_examples(nlu_dir: Path) -> list[str]:
+def intent_examples(nlu_dir: Path, intents: tuple[str, ...]) -> list[str]:
     texts = []
     for path in sorted(nlu_dir.glob("*.yml")):
         for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
-            if block.get("intent") == "out_of_scope":
+            if block.get("intent") in intents:
                 texts += [line[2:].strip() for line in block["examples"].splitlines() if line.startswith("- ")]
     return texts
+
+
+def best_scores(texts: list[str], vectors: np.ndarray, index: KnowledgeIndex) -> np.ndarray:
+    """The best article's score for each text, searched in its detected language."""
+    return np.array([index.search(vector, choose_language(text, None).language, k=1)[0].score
+                     for text, vector in zip(texts, vectors, strict=True)])  # fmt: skip
+
+
+def outrank_threshold(small_talk: np.ndarray, answer: float) -> float:
+    """The lowest grid value, not below `answer`, that at most OUTRANK_ERROR_RATE of `small_talk` scores reach."""
+    for value in OUTRANK_GRID:
+        if value >= answer and np.mean(small_talk >= value) <= OUTRANK_ERROR_RATE:
+            return float(value)
+    return float(OUTRANK_GRID[-1])
 
 
 def cross_validated(
@@ -111,8 +134,21 @@ def rates(searched: list[Searched], thresholds: Thresholds) -> dict[str, float]:
     }
 
 
+def outrank_rates(searched: list[Searched], small_talk_scores: np.ndarray, value: float) -> dict[str, float]:
+    in_scope = [s for s in searched if s.kind == "in_scope"]
+    reaching = [s for s in in_scope if s.candidates[0]["score"] >= value]
+    return {
+        "small_talk_taken_for_question": float(np.mean(small_talk_scores >= value)),
+        "questions_reaching_it": len(reaching) / len(in_scope),
+        "right_article_among_those": sum(s.candidates[0]["article_id"] in s.right for s in reaching)
+        / max(len(reaching), 1),
+    }
+
+
 def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], info: dict, sizes: dict) -> None:
     dirty = " with uncommitted changes" if info.get("uncommitted_changes") else ""
+    small_talk, reaching = figures["small_talk_taken_for_question"], figures["questions_reaching_it"]
+    right = figures["right_article_among_those"]
     text = f"""\
 # Knowledge-base decision thresholds on the retriever's score (the mean of the
 # cosines with an article's centroid and with its nearest title or question, after
@@ -130,8 +166,14 @@ def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], 
 of those would have shown a wrong article first;
 #   {100 * figures['out_of_scope_held_back']:.1f}% of out-of-scope messages are held back (DIET's out_of_scope
 #   intent is the first guard).
+# outranks_intent: the best article's score at which a message is a question even when DIET
+# calls it small talk or out of scope (the lowest value, not below `answer`, that at most
+# {100 * OUTRANK_ERROR_RATE:.0f}% of nlu_data's {sizes['small_talk']} small-talk and out-of-scope examples
+# reach: {100 * small_talk:.1f}%). {100 * reaching:.1f}% of the cross-validated questions reach it,
+# {100 * right:.1f}% of those with the right article first.
 answer: {chosen.answer}
 choose_margin: {chosen.choose_margin}
+outranks_intent: {chosen.outranks_intent}
 """
     path.write_text(text, encoding="utf-8")
 
@@ -148,7 +190,8 @@ def main(settings: Settings, argv: list[str]) -> int:
     vectors, ids, languages, texts = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
     searched = cross_validated(vectors, ids, languages, texts, args.folds, args.seed)
     full_index = KnowledgeIndex(vectors, ids, languages, texts)
-    oos_texts = out_of_scope_examples(settings.project_dir / "nlu_data" / "nlu")
+    nlu_dir = settings.project_dir / "nlu_data" / "nlu"
+    oos_texts = intent_examples(nlu_dir, ("out_of_scope",))
     for text, vector in zip(oos_texts, encoder.encode(oos_texts), strict=True):
         language = choose_language(text, None).language
         candidates = [c.as_dict() for c in full_index.search(vector, language, k=2)]
@@ -161,7 +204,10 @@ def main(settings: Settings, argv: list[str]) -> int:
             if value > best_utility + 1e-12:
                 best, best_utility = Thresholds(float(answer), float(margin)), value
     assert best is not None
-    figures = rates(searched, best)
+    small_talk = intent_examples(nlu_dir, OUTRANKABLE_INTENTS)
+    small_talk_scores = best_scores(small_talk, encoder.encode(small_talk), full_index)
+    best = dataclasses.replace(best, outranks_intent=outrank_threshold(small_talk_scores, best.answer))
+    figures = rates(searched, best) | outrank_rates(searched, small_talk_scores, best.outranks_intent)
     curve: dict[str, list[float]] = {"answer_threshold": [], "mean_utility": []}
     for answer in ANSWER_GRID:
         at = Thresholds(float(answer), best.choose_margin)
@@ -174,13 +220,23 @@ def main(settings: Settings, argv: list[str]) -> int:
     out_dir.mkdir(parents=True, exist_ok=True)
     plots.rate_curve(curve, "answer_threshold", "Calibration (cross-validated sample questions, out-of-scope examples)",
                      out_dir / "calibration.png", {f"chosen {best.answer}": best.answer})  # fmt: skip
+    outrank_curve: dict[str, list[float]] = {"outranks_intent": [float(v) for v in OUTRANK_GRID]}
+    for value in OUTRANK_GRID:
+        for name, rate in outrank_rates(searched, small_talk_scores, float(value)).items():
+            outrank_curve.setdefault(name, []).append(rate)
+    chosen = {f"chosen {best.outranks_intent}": best.outranks_intent}
+    plots.rate_curve(outrank_curve, "outranks_intent", "When an article outranks DIET's small-talk intent",
+                     out_dir / "calibration-outranks.png", chosen)  # fmt: skip
     info = run_info(settings, None, encoder.location, settings.project_dir / "bot" / "eval" / "heldout.yml")
-    sizes = {"folds": args.folds, "in_scope": len(texts), "out_of_scope": len(oos_texts)}
+    sizes = {"folds": args.folds, "in_scope": len(texts), "out_of_scope": len(oos_texts),
+             "small_talk": len(small_talk)}  # fmt: skip
     result = {"run": info, "sizes": sizes, "chosen": best.__dict__, "mean_utility": best_utility, "figures": figures,
               "utility": {"|".join(map(str, k)): v for k, v in UTILITY.items()}, "curve": curve,
+              "outrank_curve": outrank_curve,
               "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
     (out_dir / "calibration.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"==> answer {best.answer}, choose_margin {best.choose_margin} (mean utility {best_utility:.3f})")
+    print(f"==> answer {best.answer}, choose_margin {best.choose_margin} (mean utility {best_utility:.3f}), "
+          f"outranks_intent {best.outranks_intent}")
     print("    " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in figures.items()))
     if not args.dry_run:
         write_thresholds(args.out, best, figures, info, sizes)

@@ -11,7 +11,6 @@ from pathlib import Path
 
 import yaml
 
-from bot.kb.decision import Thresholds
 from bot.settings import Settings
 
 
@@ -35,7 +34,8 @@ def fallback_threshold(config_file: Path) -> float:
 def run_info(
     settings: Settings, model_path: Path | None, embedding_model: str, heldout_file: Path
 ) -> dict[str, object]:
-    thresholds = Thresholds.load(settings.thresholds_file)
+    # As written (calibrate records the file it is about to replace, which may lack a newer key).
+    thresholds = yaml.safe_load(settings.thresholds_file.read_text(encoding="utf-8")) or {}
     changed = _git(settings.project_dir, "status", "--porcelain", "--untracked-files=no")
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
@@ -44,7 +44,7 @@ def run_info(
         "rasa_model": model_path.name if model_path else None,
         "embedding_model": embedding_model,
         "embedding_backend": settings.embedding_backend,
-        "thresholds": {"answer": thresholds.answer, "choose_margin": thresholds.choose_margin},
+        "thresholds": {key: thresholds.get(key) for key in ("answer", "choose_margin", "outranks_intent")},
         "fallback_threshold": fallback_threshold(settings.project_dir / "config.yml"),
         "heldout_sha256": hashlib.sha256(heldout_file.read_bytes()).hexdigest()[:16],
         "python": platform.python_version(),

@@ -7,22 +7,42 @@ measured on data, never guessed.
 
 from __future__ import annotations
 
+import functools
+import math
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Literal
 
 import yaml
 
+# Intents a strong knowledge-base match outranks (bot/components/kb_outranks_intent.py).
+# DIET, trained on our intents' examples only, takes some short questions for small talk
+# ("buy now pay later" for goodbye, "My payment failed, what should I do?" for out of
+# scope). Asking for a person, complaining, "forget me" and feedback are never outranked:
+# those are the customer's own words about the conversation, not a question.
+OUTRANKABLE_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
+
 
 @dataclass(frozen=True)
 class Thresholds:
     answer: float  # the best article scores at least this: answer with it
     choose_margin: float  # the runner-up is this close and also answerable: offer both
+    outranks_intent: float = math.inf  # the best article scores at least this: a question, whatever DIET says
 
     @classmethod
     def load(cls, path: Path) -> Thresholds:
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
-        return cls(answer=float(data["answer"]), choose_margin=float(data["choose_margin"]))
+        """The thresholds file as it is now (read again only when it changes)."""
+        stat = path.stat()
+        return _load(path, stat.st_mtime_ns, stat.st_size)
+
+
+@functools.lru_cache(maxsize=4)
+def _load(path: Path, mtime_ns: int, size: int) -> Thresholds:
+    data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
+    missing = [key for key in ("answer", "choose_margin", "outranks_intent") if key not in data]
+    if missing:
+        raise ValueError(f"{path} lacks {', '.join(missing)}: run `bot/assistant calibrate`")
+    return Thresholds(float(data["answer"]), float(data["choose_margin"]), float(data["outranks_intent"]))
 
 
 @dataclass(frozen=True)
@@ -41,3 +61,8 @@ def decide(candidates: list[dict], thresholds: Thresholds) -> Decision:
         if second["score"] >= thresholds.answer and best["score"] - second["score"] < thresholds.choose_margin:
             return Decision("choose", [best, second])
     return Decision("answer", [best])
+
+
+def outranks(intent: str, candidates: list[dict], thresholds: Thresholds) -> bool:
+    """Whether the best article is so close a match that the message is taken for a question despite `intent`."""
+    return intent in OUTRANKABLE_INTENTS and bool(candidates) and candidates[0]["score"] >= thresholds.outranks_intent
