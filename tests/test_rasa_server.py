@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -13,6 +17,7 @@ import jsonschema
 import pytest
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.utils.schemas.events import EVENTS_SCHEMA
+from rasa.utils.endpoints import EndpointConfig
 
 from bot import rasa_server
 from bot.settings import PROJECT_DIR
@@ -66,6 +71,7 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(jsonschema, "validate", jsonschema.validate)
     monkeypatch.setattr(Event, "resolve_by_type", Event.resolve_by_type)
     monkeypatch.setattr(rasa_server, "_original_resolve_by_type", None)
+    monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
     rasa_server.install()
     yield
 
@@ -93,6 +99,50 @@ def test_event_classes_resolve_as_rasa_resolves_them(installed: None) -> None:
         Event.resolve_by_type("no_such_event")
     events = [UserUttered("Jak zwrócić?").as_dict(), ActionExecuted("action_listen").as_dict()]
     assert [type(Event.from_parameters(e)).__name__ for e in events] == ["UserUttered", "ActionExecuted"]
+
+
+# A stand-in action server: answers each call with the client's port, i.e. which connection it came on.
+ACTION_SERVER = """
+import sys
+from aiohttp import web
+async def webhook(request):
+    port = request.transport.get_extra_info("peername")[1]
+    return web.json_response({"events": [], "responses": [], "client_port": port})
+app = web.Application()
+app.router.add_post("/webhook", webhook)
+web.run_app(app, host="127.0.0.1", port=int(sys.argv[1]), print=None)
+"""
+
+
+def start_action_server(port: int) -> subprocess.Popen:
+    process = subprocess.Popen([sys.executable, "-c", ACTION_SERVER, str(port)])
+    deadline = time.monotonic() + 30
+    while time.monotonic() < deadline:
+        with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
+            return process
+        time.sleep(0.05)
+    process.kill()
+    raise RuntimeError("the stand-in action server did not start")
+
+
+async def test_action_calls_share_a_connection_and_go_on_after_the_action_server_is_killed(installed: None) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    endpoint = EndpointConfig(f"http://127.0.0.1:{port}/webhook")
+    server = start_action_server(port)
+    try:
+        first = [(await endpoint.request(json={"next_action": "action_x"}))["client_port"] for _ in range(3)]
+        assert len(set(first)) == 1  # one connection for all three calls (Rasa's own: three)
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+        await asyncio.sleep(0.1)
+        server = start_action_server(port)
+        after = (await endpoint.request(json={"next_action": "action_x"}))["client_port"]
+        assert after not in first  # the dead connection was not reused: a new one, and an answer
+    finally:
+        server.kill()
+        server.wait()
 
 
 def test_workers_refuse_a_port_another_server_listens_on() -> None:
