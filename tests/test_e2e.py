@@ -100,6 +100,17 @@ async def test_small_talk_and_out_of_scope_in_the_customer_language(stack: Stack
     assert declined[0]["text"].startswith("Dobrze")
 
 
+async def test_asked_whether_it_is_a_bot_it_says_so_and_offers_a_person_in_one_click(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    sender = new_sender()
+    reply = await say(http, stack, sender, "вы бот или живой человек?")
+    assert reply[0]["text"].startswith("Я виртуальный помощник")
+    assert [b["payload"] for b in reply[0]["buttons"]] == ["/request_human"]
+    handed = await say(http, stack, sender, "/request_human")
+    assert handed[-1]["custom"]["handoff"]["reason"] == "customer_request"
+
+
 async def test_outside_business_hours_the_bot_collects_a_contact(
     stack: Stack, http: aiohttp.ClientSession, business_hours
 ) -> None:
