@@ -117,14 +117,34 @@ def kept_session(endpoint: Any) -> contextlib.AbstractAsyncContextManager[aiohtt
     return contextlib.nullcontext(session)
 
 
+async def close_kept_sessions() -> None:
+    """Close this event loop's kept sessions (when the server stops)."""
+    loop = asyncio.get_running_loop()
+    for key in [k for k in _sessions if k[0] is loop]:
+        await _sessions.pop(key).close()
+
+
+async def _close_resources(app: Any, loop: Any) -> None:
+    """Rasa's own `after_server_stop` listener, then the kept sessions."""
+    await _original_close_resources(app, loop)
+    await close_kept_sessions()
+
+
+_original_close_resources: Any = None
+
+
 def install() -> None:
     """Rasa imports `validate` from jsonschema inside its functions, so this reaches every call."""
-    global _original_resolve_by_type
+    global _original_resolve_by_type, _original_close_resources
+    import rasa.core.run
     from rasa.shared.core.events import Event
     from rasa.utils.endpoints import EndpointConfig
 
     jsonschema.validate = validate
     EndpointConfig.session = kept_session
+    if _original_close_resources is None:  # serve_application registers it by its module name
+        _original_close_resources = rasa.core.run.close_resources
+        rasa.core.run.close_resources = _close_resources
     if _original_resolve_by_type is None:
         _original_resolve_by_type = Event.resolve_by_type
         Event.resolve_by_type = staticmethod(resolve_by_type)

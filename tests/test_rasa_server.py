@@ -15,9 +15,11 @@ from typing import Any
 
 import jsonschema
 import pytest
+import rasa.core.run
 from rasa.core.actions.action import RemoteAction
 from rasa.shared.utils.schemas.events import EVENTS_SCHEMA
 from rasa.utils.endpoints import EndpointConfig
+from sanic import Sanic
 
 from bot import rasa_server
 from bot.settings import PROJECT_DIR
@@ -72,6 +74,8 @@ def installed(monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
     monkeypatch.setattr(Event, "resolve_by_type", Event.resolve_by_type)
     monkeypatch.setattr(rasa_server, "_original_resolve_by_type", None)
     monkeypatch.setattr(EndpointConfig, "session", EndpointConfig.session)
+    monkeypatch.setattr(rasa.core.run, "close_resources", rasa.core.run.close_resources)
+    monkeypatch.setattr(rasa_server, "_original_close_resources", None)
     rasa_server.install()
     yield
 
@@ -140,6 +144,9 @@ async def test_action_calls_share_a_connection_and_go_on_after_the_action_server
         server = start_action_server(port)
         after = (await endpoint.request(json={"next_action": "action_x"}))["client_port"]
         assert after not in first  # the dead connection was not reused: a new one, and an answer
+        kept = list(rasa_server._sessions.values())
+        await rasa.core.run.close_resources(Sanic("stopping"), asyncio.get_running_loop())  # the server stops
+        assert kept and all(session.closed for session in kept) and not rasa_server._sessions
     finally:
         server.kill()
         server.wait()
