@@ -19,6 +19,7 @@ from bot.messages import message
 from bot.settings import Settings
 
 SETTINGS = Settings.from_env()
+REPEAT_WINDOW = 2  # the customer's last two messages before this one
 
 
 def library() -> ArticleLibrary:
@@ -38,6 +39,28 @@ def _chosen_article(tracker: Tracker) -> dict[str, Any] | None:
             if candidate["article_id"] == article_id:
                 return candidate
     return {"article_id": article_id, "score": 1.0}
+
+
+def answered_again(tracker: Tracker, article_id: str) -> bool:
+    """Whether the bot's latest answer (to one of the customer's REPEAT_WINDOW messages before) was this article.
+
+    Asked again ("no, I mean how do I return it") and matched to the same article, the customer
+    is not helped by it: the same text once more would be a bot loop. Another article in between,
+    or a handoff (an agent has been there since), means it is not a repeat.
+    """
+    earlier_messages = -1  # the latest user event is the message being answered
+    for event in reversed(tracker.events):
+        if event.get("event") == "user":
+            earlier_messages += 1
+            if earlier_messages >= REPEAT_WINDOW:
+                return False
+        elif event.get("event") == "bot":
+            custom = (event.get("data") or {}).get("custom") or {}
+            if "handoff" in custom or (event.get("metadata") or {}).get("agent"):
+                return False  # people have been here since (a hand-back answering this message, too)
+            if earlier_messages >= 0 and "kb_article" in custom:  # the latest answer before this message
+                return custom["kb_article"] == article_id
+    return False
 
 
 def feedback_buttons(article_id: str, language: str) -> list[dict[str, str]]:
@@ -68,6 +91,10 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
         candidates = (tracker.latest_message.get("kb") or {}).get("candidates", [])
         decision = decide(candidates, Thresholds.load(SETTINGS.thresholds_file))
         decision_kind, shown = decision.kind, decision.articles
+
+    if decision_kind == "answer" and not chosen and answered_again(tracker, shown[0]["article_id"]):
+        dispatcher.utter_message(text=message("kb_answered_again", language))
+        return await start_handoff(dispatcher, tracker, "repeated_question")
 
     if decision_kind == "answer":
         candidate = shown[0]

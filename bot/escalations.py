@@ -29,7 +29,7 @@ from redis.exceptions import WatchError
 
 Status = Literal["waiting", "assigned", "resolved", "returned_to_bot"]
 OPEN_STATUSES = ("waiting", "assigned")
-Reason = Literal["customer_request", "low_confidence", "frustration", "bot_failure"]
+Reason = Literal["customer_request", "low_confidence", "repeated_question", "frustration", "bot_failure"]
 STREAM_MAXLEN = 50_000
 
 

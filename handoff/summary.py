@@ -10,6 +10,7 @@ from bot.kb.articles import ArticleLibrary
 REASONS = {
     "customer_request": "the customer asked for a person",
     "low_confidence": "the bot did not understand twice",
+    "repeated_question": "the customer asked again after the bot's answer",
     "frustration": "the customer is unhappy",
     "bot_failure": "the bot failed to answer",
 }

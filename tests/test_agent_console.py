@@ -311,8 +311,9 @@ async def test_bot_failure_fails_open_to_the_queue_and_recovers(
         stack.start(("actions",))
     await anna.post(f"/api/conversations/{sender}/claim")
     assert (await anna.post(f"/api/conversations/{sender}/handback"))[0] == 200
-    answer = await say(http, stack, sender, "Jak mogę zwrócić produkt?")
-    assert answer[-1]["custom"]["kb_article"] == "returns-how-to"
+    # The hand-back answered the question that failed; the same one again would count as a repeat.
+    answer = await say(http, stack, sender, "Jakie metody płatności akceptujecie?")
+    assert answer[-1]["custom"].get("kb_article") == "payment-methods", answer
 
 
 async def test_a_hung_action_server_times_out_to_the_queue(

@@ -100,6 +100,23 @@ async def test_small_talk_and_out_of_scope_in_the_customer_language(stack: Stack
     assert declined[0]["text"].startswith("Dobrze")
 
 
+async def test_the_same_question_answered_with_the_same_article_again_goes_to_a_person(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    sender = new_sender()
+    question = "Jak mogę zwrócić zamówiony produkt?"
+    assert (await say(http, stack, sender, question))[-1]["custom"]["kb_article"] == "returns-how-to"
+    other = await say(http, stack, sender, "Jakie metody płatności akceptujecie?")
+    assert other[-1]["custom"]["kb_article"] == "payment-methods"
+    back = await say(http, stack, sender, question)  # another article in between: not a repeat
+    assert back[-1]["custom"]["kb_article"] == "returns-how-to"
+    assert (await say(http, stack, sender, "nie"))[0]["text"]  # "no": the answer did not help
+    again = await say(http, stack, sender, "no ale jak zwrócić ten produkt?")
+    assert again[0]["text"] == "Wygląda na to, że ta odpowiedź nie pomogła."
+    assert again[-1]["custom"]["handoff"]["reason"] == "repeated_question"
+    assert not any("kb_article" in (m.get("custom") or {}) for m in again)  # not the same text once more
+
+
 async def test_asked_whether_it_is_a_bot_it_says_so_and_offers_a_person_in_one_click(
     stack: Stack, http: aiohttp.ClientSession
 ) -> None:
