@@ -187,6 +187,8 @@ def main(settings: Settings, argv: list[str]) -> int:
     parser.add_argument("--dry-run", action="store_true", help="print the result, do not write the thresholds")
     args = parser.parse_args(argv)
     encoder = get_encoder(settings)
+    # Before this command writes its plots and JSON, which would count as uncommitted changes.
+    info = run_info(settings, None, encoder.location, settings.project_dir / "bot" / "eval" / "heldout.yml")
     vectors, ids, languages, texts = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
     searched = cross_validated(vectors, ids, languages, texts, args.folds, args.seed)
     full_index = KnowledgeIndex(vectors, ids, languages, texts)
@@ -227,7 +229,6 @@ def main(settings: Settings, argv: list[str]) -> int:
     chosen = {f"chosen {best.outranks_intent}": best.outranks_intent}
     plots.rate_curve(outrank_curve, "outranks_intent", "When an article outranks DIET's small-talk intent",
                      out_dir / "calibration-outranks.png", chosen)  # fmt: skip
-    info = run_info(settings, None, encoder.location, settings.project_dir / "bot" / "eval" / "heldout.yml")
     sizes = {"folds": args.folds, "in_scope": len(texts), "out_of_scope": len(oos_texts),
              "small_talk": len(small_talk)}  # fmt: skip
     result = {"run": info, "sizes": sizes, "chosen": best.__dict__, "mean_utility": best_utility, "figures": figures,
