@@ -2,9 +2,7 @@
 
 from __future__ import annotations
 
-import asyncio
 import secrets
-import time
 from pathlib import Path
 from typing import Any
 
@@ -14,7 +12,7 @@ import pytest
 from bot.stack import Stack
 from tests.agent_client import AgentClient, ensure_account
 from tests.conftest import ALWAYS_CLOSED
-from tests.rest_client import say
+from tests.rest_client import say, say_until
 
 pytestmark = pytest.mark.e2e
 
@@ -91,12 +89,10 @@ async def test_article_missing_in_the_customer_language_comes_with_a_note(
     kept = russian.read_text(encoding="utf-8")
     russian.unlink()  # the assistant follows the files: gift-cards is now in en, pl and ro only
     try:
-        deadline = time.monotonic() + 20
-        while True:
-            messages = await say(http, stack, new_sender(), "Сколько действует подарочная карта?")
-            if messages[-1].get("custom", {}).get("language") != "ru" or time.monotonic() > deadline:
-                break
-            await asyncio.sleep(0.5)
+        def not_in_russian(messages: list[dict[str, Any]]) -> bool:
+            return messages[-1].get("custom", {}).get("language") != "ru"
+
+        messages, _ = await say_until(http, stack, "Сколько действует подарочная карта?", not_in_russian)
         assert messages[-1]["custom"]["kb_article"] == "gift-cards"
         assert messages[-1]["custom"]["language"] == "en"
         assert "Этой статьи пока нет на русском" in messages[0]["text"]

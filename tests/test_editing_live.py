@@ -7,7 +7,6 @@ import csv
 import os
 import secrets
 import shutil
-import time
 from pathlib import Path
 
 import aiohttp
@@ -16,7 +15,7 @@ import pytest
 from bot.kb.editor import main as kb
 from bot.kb.gaps import GapStore, conversation_hash
 from bot.stack import Stack
-from tests.rest_client import say
+from tests.rest_client import say, say_until
 
 pytestmark = pytest.mark.e2e
 
@@ -50,17 +49,14 @@ def article_of(answer: dict) -> str | None:
     return answer.get("custom", {}).get("kb_article")
 
 
+def kb_answer(messages: list[dict]) -> dict:
+    return next((m for m in messages if "kb_article" in m.get("custom", {})), {})
+
+
 async def answer_until(http, stack, question: str, wanted, seconds: float = 20.0) -> tuple[dict, float]:
     """Ask (a new conversation each time) until `wanted(answer)` ({} if no article); the answer and the time taken."""
-    started = time.monotonic()
-    answer: dict = {}
-    while time.monotonic() - started < seconds:
-        messages = await say(http, stack, "editor-" + secrets.token_hex(4), question)
-        answer = next((m for m in messages if "kb_article" in m.get("custom", {})), {})
-        if wanted(answer):
-            return answer, time.monotonic() - started
-        await asyncio.sleep(0.5)
-    raise AssertionError(f"no wanted answer after {seconds} s; last: {answer}")
+    messages, took = await say_until(http, stack, question, lambda ms: wanted(kb_answer(ms)), seconds, "editor-")
+    return kb_answer(messages), took
 
 
 async def test_an_edited_article_changes_the_running_bots_answer(
