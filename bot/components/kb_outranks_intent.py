@@ -19,7 +19,7 @@ from rasa.engine.graph import ExecutionContext, GraphComponent
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
-from rasa.shared.nlu.constants import INTENT, TEXT
+from rasa.shared.nlu.constants import INTENT
 from rasa.shared.nlu.training_data.message import Message
 
 from bot.components.kb_retriever import KB
@@ -50,7 +50,7 @@ class KnowledgeBaseOutranksIntent(GraphComponent):
         for message in messages:
             intent = message.get(INTENT) or {}
             candidates = (message.get(KB) or {}).get("candidates", [])
-            if not message.get(TEXT) or not outranks(str(intent.get("name")), candidates, thresholds):
+            if not outranks(str(intent.get("name")), candidates, thresholds):  # no text: no candidates
                 continue
             message.set(OUTRANKED, {**intent, "kb_score": candidates[0]["score"]}, add_to_output=True)
             # Its confidence is the evidence it rests on: the article's score.
