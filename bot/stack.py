@@ -151,7 +151,7 @@ def training_key(settings: Settings) -> str:
     """Changes when training data, config, our components or the embedding model or its backend change."""
     from bot.embeddings.encoder import backend_for
 
-    # DIET learns on the vectors of one backend: it is served with the same one.
+    # The intent classifier learns on the vectors of one backend: it is served with the same one.
     digest = hashlib.sha256(backend_for(settings).identity.encode())
     for name in TRAINING_INPUTS:
         for path in _files(settings.project_dir / name):
@@ -249,7 +249,7 @@ def serving_env(settings: Settings) -> dict[str, str]:
         "SUPPORTBOT_RASA_WORKERS": str(settings.rasa_workers),  # read by bot/rasa_server.py
         "OMP_NUM_THREADS": threads,  # torch's intra-op threads (the sentence embedding)
         "MKL_NUM_THREADS": threads,
-        "TF_INTRA_OP_PARALLELISM_THREADS": threads,  # Rasa configures TensorFlow (DIET) from these
+        "TF_INTRA_OP_PARALLELISM_THREADS": threads,  # TensorFlow, which Rasa imports, reads these
         "TF_INTER_OP_PARALLELISM_THREADS": threads,
     }
 

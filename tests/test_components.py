@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import pytest
+from rasa.engine.graph import ExecutionContext, GraphSchema
+from rasa.engine.storage.local_model_storage import LocalModelStorage
+from rasa.engine.storage.resource import Resource
 from rasa.nlu.constants import TOKENS_NAMES
 from rasa.shared.core.events import SlotSet
 from rasa.shared.core.trackers import DialogueStateTracker
 from rasa.shared.nlu.constants import ENTITIES, TEXT
 from rasa.shared.nlu.training_data.message import Message
+from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.components.embedding_intent_classifier import EmbeddingIntentClassifier
 from bot.components.kb_outranks_intent import KnowledgeBaseOutranksIntent
 from bot.components.kb_retriever import KnowledgeBaseRetriever
 from bot.components.language_detector import LanguageDetector
@@ -43,8 +48,8 @@ def pipeline():
         KnowledgeBaseRetriever(KnowledgeBaseRetriever.get_default_config(), knowledge),
     ]
 
-    def run(text: str, tracker: DialogueStateTracker | None = None) -> Message:
-        messages = [Message(data={TEXT: text})]
+    def run(text: str, tracker: DialogueStateTracker | None = None, intent: str | None = None) -> Message:
+        messages = [Message(data={TEXT: text, **({"intent": intent} if intent else {})})]
         messages = components[0].process(messages, tracker)
         for component in components[1:]:
             messages = component.process(messages)
@@ -57,7 +62,7 @@ def test_message_gets_language_tokens_features_and_candidates(pipeline) -> None:
     run, encoder = pipeline
     before = encoder.texts
     message = run("Jak mogę zwrócić zamówiony produkt?")
-    assert encoder.texts - before == 1  # one embedding, shared by DIET and the retriever
+    assert encoder.texts - before == 1  # one embedding, shared by the intent classifier and the retriever
     assert message.get("language")["code"] == "pl"
     assert {"entity": "language", "value": "pl"}.items() <= message.get(ENTITIES)[0].items()
     assert [t.text for t in message.get(TOKENS_NAMES[TEXT])][:3] == ["Jak", "mogę", "zwrócić"]
@@ -75,9 +80,9 @@ def test_short_message_takes_the_language_from_the_tracker(pipeline) -> None:
 @pytest.mark.parametrize(
     ("intent", "score", "becomes"),
     [
-        ("goodbye", 0.75, "ask_question"),  # "buy now pay later": DIET says goodbye, an article matches closely
+        ("goodbye", 0.75, "ask_question"),  # "buy now pay later": the classifier says goodbye, an article matches
         ("out_of_scope", 0.48, "ask_question"),  # the threshold itself is enough
-        ("affirm", 0.47, "affirm"),  # below it: DIET's verdict stands
+        ("affirm", 0.47, "affirm"),  # below it: the classifier's verdict stands
         ("request_human", 0.95, "request_human"),  # asking for a person is never outranked
         ("complain", 0.95, "complain"),  # nor frustration, nor "forget me"
         ("forget_me", 0.95, "forget_me"),
@@ -107,3 +112,32 @@ def test_thresholds_without_outranks_intent_ask_for_calibration(tmp_path) -> Non
         Thresholds.load(thresholds)
     thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\noutranks_intent: 0.5\n", encoding="utf-8")
     assert Thresholds.load(thresholds).outranks_intent == 0.5  # an edit is seen without a restart
+
+
+def test_intent_classifier_learns_from_the_embedding_and_comes_back_from_storage(pipeline, tmp_path) -> None:
+    run, _ = pipeline
+    examples = {
+        "request_human": ["I want to talk to a person", "connect me with an agent", "can I speak to someone real"],
+        "thank": ["thanks a lot", "thank you", "great, thanks for the help"],
+        "greet": ["hello", "hi there", "good morning"],
+    }
+    data = TrainingData([run(text, intent=intent) for intent, texts in examples.items() for text in texts])
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("intent_classifier")
+    context = ExecutionContext(GraphSchema({}), "test")
+    config = {**EmbeddingIntentClassifier.get_default_config(), "C": 50.0}
+    trained = EmbeddingIntentClassifier.create(config, storage, resource, context)
+    # Rasa's own classifier ignores both settings: C 1.0, class weights "balanced"
+    assert (trained.clf.C, trained.clf.class_weight) == (50.0, None)
+    trained.train(data)
+    loaded = EmbeddingIntentClassifier.load(config, storage, resource, context)
+
+    # Polish and Russian: in none of the examples, found through the multilingual embedding
+    for text, intent in [("chcę rozmawiać z konsultantem", "request_human"), ("спасибо большое", "thank")]:
+        message = loaded.process([run(text)])[0]
+        assert message.get("intent")["name"] == intent
+        ranking = message.get("intent_ranking")
+        assert [r["name"] for r in ranking][0] == intent and len(ranking) == 3
+        assert abs(sum(r["confidence"] for r in ranking) - 1.0) < 1e-6
+    empty = Message(data={TEXT: ""})  # no text, no embedding: left alone instead of failing
+    assert loaded.process([empty])[0].get("intent") is None

@@ -1119,7 +1119,7 @@ def cold_start_section(results: dict[str, Any]) -> list[str]:
 def profile_table(p: dict[str, Any]) -> list[str]:
     rows = [
         ("HTTP round trip to the Rasa server (GET /webhooks/rest/)", p["http_floor_ms"]),
-        ("NLU alone: POST /model/parse (language, embedding, DIET, retrieval)", p["nlu_parse_ms"]),
+        ("NLU alone: POST /model/parse (language, embedding, intent, retrieval)", p["nlu_parse_ms"]),
         ("action server alone: action_kb_answer on the same tracker", p["action_server_ms"]),
         ("the whole REST turn: POST /webhooks/rest/webhook", p["rest_turn_ms"]),
     ]

@@ -1,11 +1,12 @@
-"""Rasa component: a message that closely matches an article is a question, whatever DIET says.
+"""Rasa component: a message that closely matches an article is a question, whatever the intent classifier says.
 
-DIET learns our intents from nlu_data alone, and takes some short questions for
-small talk: "I forgot my password" for goodbye, "наложка есть?" for affirm. The
+The classifier learns our intents from nlu_data alone, and takes some short questions
+for small talk (DIET, the classifier before, took "I forgot my password" for goodbye,
+"наложка есть?" for affirm). The
 retriever, which knows every article's sample questions, matches them well. When
 its best score reaches `outranks_intent` (bot/config/thresholds.yml, computed by
-`bot/assistant calibrate` from nlu_data's small-talk examples) and DIET's intent
-is one of OUTRANKABLE_INTENTS, the intent becomes `ask_question`; DIET's verdict
+`bot/assistant calibrate` from nlu_data's small-talk examples) and the classifier's intent
+is one of OUTRANKABLE_INTENTS, the intent becomes `ask_question`; the classifier's verdict
 is kept in the parse data as `intent_outranked` (with the article's score). Runs after the retriever and
 the FallbackClassifier (a fallback already goes to the knowledge base).
 """

@@ -1,6 +1,6 @@
 """Rasa dense featurizer: one sentence-transformers embedding per message.
 
-The same vector serves intent classification (DIET) and knowledge-base search
+The same vector serves intent classification and knowledge-base search
 (KnowledgeBaseRetriever reads it back from the message's features), so each
 customer message is encoded once.
 """
@@ -38,7 +38,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
         """The model and backend: without them Rasa's training cache would take this node's
-        output for unchanged and restore a DIET trained on another backend's vectors."""
+        output for unchanged and restore an intent model trained on another backend's vectors."""
         from bot.embeddings.encoder import backend_for
 
         return backend_for(Settings.from_env()).key

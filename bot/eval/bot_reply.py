@@ -1,7 +1,7 @@
 """What the production bot does with one message, from the trained Rasa model.
 
 The message goes through the real NLU pipeline (config.yml: language detection,
-embedding, DIET, knowledge-base retrieval, fallback) loaded in-process with
+embedding, intent classifier, knowledge-base retrieval, fallback) loaded in-process with
 Rasa's Agent. Which action follows an intent is read from the project's rules
 (nlu_data/rules.yml), and what action_kb_answer does with the candidates is
 bot.kb.decision.decide with the configured thresholds, so the evaluation follows
@@ -51,7 +51,7 @@ class BotReply:
 
     intent: str
     confidence: float
-    classifier_intent: str  # DIET's best intent before the fallback threshold
+    classifier_intent: str  # the classifier's best intent before the fallback threshold
     classifier_confidence: float
     language: str
     candidates: list[dict[str, Any]]

@@ -164,9 +164,9 @@ def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], 
 #   {100 * figures['right_article_first']:.1f}%, answered right at once {100 * figures['answered_right']:.1f}%;
 #   {100 * figures['offered_choice']:.1f}% get two buttons, and {100 * figures['choice_rescued_wrong_first']:.1f}% \
 of those would have shown a wrong article first;
-#   {100 * figures['out_of_scope_held_back']:.1f}% of out-of-scope messages are held back (DIET's out_of_scope
+#   {100 * figures['out_of_scope_held_back']:.1f}% of out-of-scope messages are held back (the classifier's out_of_scope
 #   intent is the first guard).
-# outranks_intent: the best article's score at which a message is a question even when DIET
+# outranks_intent: the best article's score at which a message is a question even when the classifier
 # calls it small talk or out of scope (the lowest value, not below `answer`, that at most
 # {100 * OUTRANK_ERROR_RATE:.0f}% of nlu_data's {sizes['small_talk']} small-talk and out-of-scope examples
 # reach: {100 * small_talk:.1f}%). {100 * reaching:.1f}% of the cross-validated questions reach it,
@@ -227,7 +227,7 @@ def main(settings: Settings, argv: list[str]) -> int:
         for name, rate in outrank_rates(searched, small_talk_scores, float(value)).items():
             outrank_curve.setdefault(name, []).append(rate)
     chosen = {f"chosen {best.outranks_intent}": best.outranks_intent}
-    plots.rate_curve(outrank_curve, "outranks_intent", "When an article outranks DIET's small-talk intent",
+    plots.rate_curve(outrank_curve, "outranks_intent", "When an article outranks the small-talk intent",
                      out_dir / "calibration-outranks.png", chosen)  # fmt: skip
     sizes = {"folds": args.folds, "in_scope": len(texts), "out_of_scope": len(oos_texts),
              "small_talk": len(small_talk)}  # fmt: skip

@@ -102,7 +102,7 @@ def examples_digest(examples: Sequence[Example]) -> str:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One test message: its label, DIET's best intent and confidence, and the production pipeline's intent."""
+    """One test message: its label, the classifier's best intent and confidence, the pipeline's intent."""
 
     label: str
     intent: str

@@ -85,7 +85,7 @@ def _oos_axes(ax: plt.Axes, curves: dict[str, dict[str, list]], chosen: float) -
             values = [np.nan if v is None else v for v in curve[key]]
             ax.plot(curve["threshold"], values, dash, color=color, label=f"{label} ({split})")
     ax.axvline(chosen, color="grey", linestyle="-.", label=f"chosen {chosen:.2f}")
-    ax.set_xlabel("threshold on DIET's confidence (below: out of scope)")
+    ax.set_xlabel("threshold on the intent classifier's confidence (below: out of scope)")
     ax.set_ylim(0, 1.02)
     ax.grid(alpha=0.3)
 

@@ -1,12 +1,12 @@
 """Public intent sets through the project's own NLU pipeline (config.yml, unchanged).
 
 For each set, the pipeline of config.yml (language detection, our tokenizer, the
-sentence-embedding featurizer, char n-grams, DIET, the knowledge-base retriever,
+sentence-embedding featurizer, the intent classifier, the knowledge-base retriever,
 FallbackClassifier) is trained on the set's training split with Rasa's own
 `train_nlu`, in this process, and cached under
 <cache>/eval-models/<set>-<hash of config, feature components, data, embedding model>,
 so a second run reuses it. Every test message then goes through the trained
-graph (batched) and DIET's best intent and confidence are read before the
+graph (batched) and the classifier's best intent and confidence are read before the
 FallbackClassifier (as bot/eval/bot_reply.py does); the out-of-scope threshold
 is applied to that confidence and is tuned on tuning data only, never on test:
 
@@ -60,8 +60,9 @@ from bot.eval.intent_sets import (
 )
 from bot.settings import Settings
 
-# What shapes the features DIET learns from, besides config.yml (the KB retriever only adds candidates).
+# What shapes the intent model, besides config.yml (the KB retriever only adds candidates).
 FEATURE_SOURCES = (
+    "bot/components/embedding_intent_classifier.py",
     "bot/components/language_detector.py",
     "bot/components/tokenizer.py",
     "bot/components/sentence_featurizer.py",
@@ -160,7 +161,7 @@ def trained_model(settings: Settings, name: str, examples: Sequence[Example], co
 
 
 def best_classifier_intent(parse_data: dict[str, Any]) -> tuple[str, float]:
-    """DIET's best intent and confidence, before FallbackClassifier put nlu_fallback on top."""
+    """The classifier's best intent and confidence, before FallbackClassifier put nlu_fallback on top."""
     ranking = [r for r in parse_data.get("intent_ranking") or [] if r.get("name") != "nlu_fallback"]
     best = ranking[0] if ranking else parse_data.get("intent") or {}
     return str(best.get("name")), float(best.get("confidence") or 0.0)
@@ -243,7 +244,7 @@ def clinc150(data_dir: Path, settings: Settings, out_dir: Path, config_file: Pat
     threshold = choose_threshold(predictions["val"], balanced_objective)
     curves = {split: threshold_curve(predictions[split]) for split in ("val", "test")}
     plots.oos_tradeoff(
-        curves, threshold, "CLINC150 (full): DIET confidence threshold", out_dir / "clinc150_tradeoff.png"
+        curves, threshold, "CLINC150 (full): intent confidence threshold", out_dir / "clinc150_tradeoff.png"
     )
     return {
         "setting": "oos-threshold (Larson et al. 2019): trained on the 150 in-scope intents only; "
@@ -320,6 +321,6 @@ def hint3(data_dir: Path, settings: Settings, out_dir: Path, config_file: Path) 
     for bot in HINT3_BOTS:
         results[bot], curves[bot] = hint3_bot(data_dir, settings, bot, config_file)
     thresholds = {bot: float(results[bot]["threshold"]) for bot in HINT3_BOTS}  # type: ignore[index]
-    plots.oos_tradeoff_grid(curves, thresholds, "HINT3 v1: DIET confidence threshold", out_dir / "hint3_tradeoff.png")
+    plots.oos_tradeoff_grid(curves, thresholds, "HINT3 v1: intent confidence threshold", out_dir / "hint3_tradeoff.png")
     results["plot"] = "hint3_tradeoff.png"
     return results

@@ -159,7 +159,7 @@ def _banking(section: dict[str, Any]) -> list[str]:
         "### BANKING77: intent accuracy",
         "",
         *measured(section),
-        f"Trained on the training split, {section['test_n']} test queries, DIET's best intent (no threshold).",
+        f"Trained on the training split, {section['test_n']} test queries, the classifier's best intent, no threshold.",
         _training_line(section),
         "",
         "| | accuracy |",
@@ -296,7 +296,7 @@ def public_sections(results: dict[str, Any]) -> list[str]:
         "## Public sets",
         "",
         "Intent sets: the project's config.yml pipeline (the production components, unchanged) trained on each",
-        "set's training split (bot/eval/public_intents.py); the out-of-scope threshold applies to DIET's",
+        "set's training split (bot/eval/public_intents.py); the out-of-scope threshold applies to the classifier's",
         "confidence before the FallbackClassifier and is never tuned on test. Retrieval sets: our encoder and",
         "index scoring (bot/eval/public_retrieval.py). Anchors from ANCHORS.md (trust marks in brackets there).",
     ]

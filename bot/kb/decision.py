@@ -16,8 +16,8 @@ from typing import Literal
 import yaml
 
 # Intents a strong knowledge-base match outranks (bot/components/kb_outranks_intent.py).
-# DIET, trained on our intents' examples only, takes some short questions for small talk
-# ("buy now pay later" for goodbye, "My payment failed, what should I do?" for out of
+# The intent classifier, trained on our intents' examples only, takes some short questions for
+# small talk (DIET did: "buy now pay later" for goodbye, "My payment failed, what should I do?" for out of
 # scope). Asking for a person, complaining, "forget me" and feedback are never outranked:
 # those are the customer's own words about the conversation, not a question.
 OUTRANKABLE_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_challenge", "out_of_scope")
@@ -27,7 +27,7 @@ OUTRANKABLE_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_chall
 class Thresholds:
     answer: float  # the best article scores at least this: answer with it
     choose_margin: float  # the runner-up is this close and also answerable: offer both
-    outranks_intent: float = math.inf  # the best article scores at least this: a question, whatever DIET says
+    outranks_intent: float = math.inf  # the best article scores at least this: a question, whatever the intent
 
     @classmethod
     def load(cls, path: Path) -> Thresholds:
