@@ -13,14 +13,15 @@ cross-validation over nlu_data (seeds 0 and 1, a one-off script):
 It replaced DIET (a transformer over character n-grams and the embedding). On
 the public sets, with no threshold: CLINC150 in-scope 95.7% against DIET's
 87.3%, BANKING77 91.9% against 88.5%; it trains in seconds instead of minutes.
-Without a sparse featurizer in the pipeline it sees the embedding alone, the
-same vector the knowledge-base search uses.
+It reads the embedding alone (sparse features are ignored), the same vector
+the knowledge-base search uses.
 """
 
 from __future__ import annotations
 
 from typing import Any
 
+import numpy as np
 from rasa.engine.recipes.default_recipe import DefaultV1Recipe
 from rasa.engine.storage.resource import Resource
 from rasa.engine.storage.storage import ModelStorage
@@ -40,6 +41,11 @@ class EmbeddingIntentClassifier(LogisticRegressionClassifier):
     ) -> None:
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=float(self.config["C"]), class_weight=self.config["class_weight"])
+
+    def _create_X(self, messages: list[Message]) -> np.ndarray:
+        """One row per message: its sentence embedding (Rasa's adds any sparse features, one sparse row at a
+        time, and fits 15,000 CLINC150 examples several times slower)."""
+        return np.vstack([m.get_dense_features(TEXT)[1].features for m in messages])
 
     def process(self, messages: list[Message]) -> list[Message]:
         """A message without text has no embedding, so nothing to classify (Rasa's would fail on it)."""
