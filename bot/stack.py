@@ -168,7 +168,7 @@ def ensure_trained(settings: Settings, env: dict[str, str]) -> Path:
     if model.exists():
         log(f"Rasa model up to date ({model.name})")
         return model
-    log("training the Rasa model (about 3 minutes)")
+    log("training the Rasa model (about a minute)")
     models.mkdir(parents=True, exist_ok=True)
     out = models / f"partial-{os.getpid()}"
     subprocess.run(

@@ -201,6 +201,16 @@ def choose_threshold(
     return best_threshold
 
 
+def lowest_threshold_reaching(
+    predictions: Sequence[Prediction], oos_recall: float, grid: Sequence[float] = THRESHOLD_GRID
+) -> float:
+    """The lowest grid threshold at which these (tuning) predictions reach `oos_recall` (the highest if none does)."""
+    for threshold in grid:
+        if float(scores_at(predictions, float(threshold))["oos_recall"] or 0.0) >= oos_recall:
+            return float(threshold)
+    return float(grid[-1])
+
+
 # --- tuning data for sets without out-of-scope examples ------------------------
 
 
