@@ -36,7 +36,8 @@ def run_info(
 ) -> dict[str, object]:
     # As written (calibrate records the file it is about to replace, which may lack a newer key).
     thresholds = yaml.safe_load(settings.thresholds_file.read_text(encoding="utf-8")) or {}
-    changed = _git(settings.project_dir, "status", "--porcelain", "--untracked-files=no")
+    # docs/eval holds what the runs write (a run with --only keeps the others' files): not a change to the code
+    changed = _git(settings.project_dir, "status", "--porcelain", "--untracked-files=no", "--", ":!docs/eval")
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
         "commit": _git(settings.project_dir, "rev-parse", "--short", "HEAD"),
