@@ -93,9 +93,11 @@ class ValidateContactForm(FormValidationAction):
     def validate_contact(
         self, value: Any, dispatcher: CollectingDispatcher, tracker: Tracker, domain: DomainDict
     ) -> dict[str, Any]:
-        if (tracker.latest_message.get("intent") or {}).get("name") == "deny":
-            return {"contact": "none"}
         contact = normalise_contact(str(value or ""))
+        # A contact wins over the intent: the classifier has no examples of e-mail addresses and may call
+        # one a "no" ("Anna.Nowak@Example.com": deny 0.51).
+        if contact is None and (tracker.latest_message.get("intent") or {}).get("name") == "deny":
+            return {"contact": "none"}
         if contact is None:
             dispatcher.utter_message(text=message("invalid_contact", tracker.get_slot("language")))
         return {"contact": contact}
