@@ -88,6 +88,18 @@ def test_onnx_backend_embeds_like_torch(torch_encoder, backend: str, min_cosine:
     assert (batched * one_at_a_time).sum(axis=1).min() >= 0.9999
 
 
+@pytest.mark.parametrize(("backend", "min_cosine"), [("onnx", 0.999), ("onnx-int8", 0.97)])
+def test_passages_get_the_models_passage_prompt(torch_encoder, backend: str, min_cosine: float) -> None:
+    onnx = Encoder(ensure_backend(settings_for(backend)))
+    answer = ["Returns are free within 30 days: open the order and choose 'Return an item'."]
+    as_passage = torch_encoder._model._model.encode(answer, prompt="passage: ", normalize_embeddings=True)
+    as_query = torch_encoder.encode(answer)
+    assert float(torch_encoder.encode_passages(answer)[0] @ as_passage[0]) > 0.9999
+    assert float(onnx.encode_passages(answer)[0] @ as_passage[0]) >= min_cosine
+    # The prompt changes the vector by more than int8 does: the test would fail with `query: ` on both.
+    assert float(as_query[0] @ as_passage[0]) < min_cosine
+
+
 @pytest.mark.parametrize("backend", ["onnx", "onnx-int8"])
 def test_onnx_export_fuses_each_layers_attention(backend: str) -> None:
     """onnxruntime's attention fusion needs the graph traced its way (onnx_export._fusable_bert):

@@ -4,7 +4,8 @@ The graph is the model's whole sentence-transformers pipeline (transformer, pool
 normalisation) traced from its own modules, so pooling is never re-implemented: the
 runtime only tokenises and runs the graph. What the pipeline does before the
 transformer (the default prompt, `query: ` for our model, and the maximum length)
-is read from the loaded model and written beside the graph in encoder.json.
+is read from the loaded model and written beside the graph in encoder.json, with the
+model's other prompts (e5's `passage: `, for answer passages).
 Both backends get onnxruntime's BERT graph fusions, attention included (one `Attention`
 op per layer; see `_fusable_bert`); "onnx-int8" adds its dynamic int8 quantisation of the
 MatMuls (weights int8 per channel, activations quantised at run time).
@@ -142,6 +143,7 @@ def _export_float(location: str, out_dir: Path) -> dict[str, object]:
     config = model[0].config if hasattr(model[0], "config") else model[0].auto_model.config
     return {
         "prompt": prompt,
+        "prompts": dict(model.prompts),  # by name: e5's "query" and "passage" (Encoder.encode_passages)
         "max_seq_length": int(model.max_seq_length),
         "dimension": int(model.get_embedding_dimension() or 0),
         "inputs": names,

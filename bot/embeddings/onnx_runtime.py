@@ -21,6 +21,7 @@ class OnnxModel:
 
         meta = json.loads((folder / META_FILE).read_text(encoding="utf-8"))
         self.prompt, self.inputs = str(meta["prompt"]), list(meta["inputs"])
+        self.prompts: dict[str, str] = dict(meta["prompts"])
         self.dim = int(meta["dimension"])
         # Dynamic quantisation scales activations over the whole batch, padding included: batched,
         # a text would get a vector that depends on its neighbours (cosine 0.99 with its own).
@@ -39,11 +40,13 @@ class OnnxModel:
         options.add_session_config_entry("session.intra_op.allow_spinning", "0")
         self.session = ort.InferenceSession(str(folder / MODEL_FILE), options, providers=["CPUExecutionProvider"])
 
-    def encode(self, texts: list[str], batch_size: int) -> np.ndarray:
+    def encode(self, texts: list[str], batch_size: int, prompt_name: str | None = None) -> np.ndarray:
+        """Vectors of `texts` after the prompt `prompt_name` (the default prompt if the model has none by that name)."""
+        prompt = self.prompts.get(prompt_name or "", self.prompt)
         batch_size = min(batch_size, self.max_batch or batch_size)
         out = np.zeros((len(texts), self.dim), dtype=np.float32)
         for start in range(0, len(texts), batch_size):
-            encodings = self.tokenizer.encode_batch([self.prompt + t for t in texts[start : start + batch_size]])
+            encodings = self.tokenizer.encode_batch([prompt + t for t in texts[start : start + batch_size]])
             columns = {
                 "input_ids": [e.ids for e in encodings],
                 "attention_mask": [e.attention_mask for e in encodings],

@@ -4,6 +4,9 @@
 - XQuAD en/ro/ru: question in one language, the 240 paragraphs of another; Recall@1.
   All three languages' paragraphs are in one index so that every language has
   its mean for centring, and only the target language's paragraphs are ranked.
+
+The FAQ answers and the paragraphs are embedded as passages (Encoder.encode_passages), the
+questions as queries: e5 is trained that way for question-to-passage search.
 """
 
 from __future__ import annotations
@@ -24,15 +27,19 @@ from bot.kb.index import KnowledgeIndex
 XQUAD_LANGUAGES = ("en", "ro", "ru")
 
 
-def cached_vectors(encoder: Encoder, texts: list[str], cache_dir: Path, label: str) -> np.ndarray:
-    """Encode `texts` once per model; later runs read the vectors from disk."""
-    digest = hashlib.sha256("\x00".join(texts).encode()).hexdigest()[:16]
+def cached_vectors(
+    encoder: Encoder, texts: list[str], cache_dir: Path, label: str, passages: bool = False
+) -> np.ndarray:
+    """Encode `texts` (as questions, or as answer passages) once per model; later runs read the vectors from disk."""
+    kind = "passage" if passages else "query"
+    digest = hashlib.sha256("\x00".join([kind, *texts]).encode()).hexdigest()[:16]
     path = cache_dir / "eval-embeddings" / f"{label}-{encoder.key}-{digest}.npy"
     if path.exists():
         return np.load(path)
+    encode = encoder.encode_passages if passages else encoder.encode
     chunks = []
     for start in tqdm(range(0, len(texts), 64), desc=f"embedding {label}", unit="batch"):
-        chunks.append(encoder.encode(texts[start : start + 64]))
+        chunks.append(encode(texts[start : start + 64]))
     vectors = np.concatenate(chunks) if chunks else np.zeros((0, encoder.dim), dtype=np.float32)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(f".{os.getpid()}.tmp.npy")
@@ -55,7 +62,7 @@ def allegro_faq(data_dir: Path, encoder: Encoder, cache_dir: Path, k: int = 10) 
         gains[question_id][passage_id] = float(score)
     passage_ids = [str(p["id"]) for p in passages]
     index = KnowledgeIndex(
-        cached_vectors(encoder, [p["text"] for p in passages], cache_dir, "allegro-passages"),
+        cached_vectors(encoder, [p["text"] for p in passages], cache_dir, "allegro-passages", passages=True),
         passage_ids,
         ["pl"] * len(passages),
         [p["text"] for p in passages],
@@ -94,7 +101,8 @@ def xquad(data_dir: Path, encoder: Encoder, cache_dir: Path) -> dict[str, object
         ids.extend(f"{language}:{n}" for n in range(len(paragraphs[language])))
         languages.extend([language] * len(paragraphs[language]))
         texts.extend(paragraphs[language])
-        vectors.append(cached_vectors(encoder, paragraphs[language], cache_dir, f"xquad-{language}-paragraphs"))
+        label = f"xquad-{language}-paragraphs"
+        vectors.append(cached_vectors(encoder, paragraphs[language], cache_dir, label, passages=True))
     index = KnowledgeIndex(np.concatenate(vectors), ids, languages, texts)
     positions = {language: np.array([i for i, aid in enumerate(index.ids) if aid.startswith(f"{language}:")])
                  for language in XQUAD_LANGUAGES}  # fmt: skip
