@@ -116,7 +116,9 @@ def test_own_language_removed_takes_out_only_the_expected_articles_version_in_th
     assert KnowledgeIndex(vectors, ids, languages, texts).search(query, "pl")[0].article_id == "gifts"
     message = HeldOutMessage("karta podarunkowa", "pl", ("gifts",), "ask_question", ())
     reply = BotReply("ask_question", 1.0, "ask_question", 1.0, "pl", [], "answer", ("gifts",))
-    [(ranked, relevant)] = own_language_removed([(message, reply)], query[None, :], (vectors, ids, languages, texts))
+    [(ranked, relevant)] = own_language_removed(
+        [(message, reply)], query[None, :], (vectors, ids, languages, texts, [False] * len(ids))
+    )
     assert relevant == {"gifts"}
     assert ranked[:2] == ["returns", "gifts"]
     assert sorted(ranked) == ["gifts", "other", "returns"]  # only the one row went

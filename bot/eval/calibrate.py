@@ -37,7 +37,7 @@ from bot.embeddings.encoder import get_encoder
 from bot.eval import plots
 from bot.eval.run_info import run_info
 from bot.kb.decision import OUTRANKABLE_INTENTS, Thresholds, decide
-from bot.kb.index import KnowledgeIndex, load_or_build_entries
+from bot.kb.index import Entries, KnowledgeIndex, load_or_build_entries
 from bot.language import choose_language
 from bot.settings import Settings
 
@@ -87,15 +87,18 @@ def outrank_threshold(small_talk: np.ndarray, answer: float) -> float:
     return float(OUTRANK_GRID[-1])
 
 
-def cross_validated(
-    vectors: np.ndarray, ids: list[str], languages: list[str], texts: list[str], folds: int, seed: int
-) -> list[Searched]:
+def cross_validated(entries: Entries, folds: int, seed: int) -> list[Searched]:
+    """Each title and sample question searched in an index without it (bodies always stay in)."""
+    vectors, ids, languages, texts, passages = entries
     queries = [choose_language(text, None, hint).language for text, hint in zip(texts, languages, strict=True)]
     searched = []
-    splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(texts)
-    for train, test in tqdm(list(splits), desc="cross-validation folds", unit="fold"):
+    askable = np.flatnonzero(~np.asarray(passages, dtype=bool))
+    splits = KFold(n_splits=folds, shuffle=True, random_state=seed).split(askable)
+    for _, held in tqdm(list(splits), desc="cross-validation folds", unit="fold"):
+        test = askable[held]
+        train = np.setdiff1d(np.arange(len(texts)), test)
         index = KnowledgeIndex(vectors[train], [ids[i] for i in train], [languages[i] for i in train],
-                               [texts[i] for i in train])  # fmt: skip
+                               [texts[i] for i in train], [passages[i] for i in train])  # fmt: skip
         for i in test:
             candidates = [c.as_dict() for c in index.search(vectors[i], queries[i], k=2)]
             searched.append(Searched("in_scope", candidates, frozenset({ids[i]})))
@@ -189,9 +192,9 @@ def main(settings: Settings, argv: list[str]) -> int:
     encoder = get_encoder(settings)
     # Before this command writes its plots and JSON, which would count as uncommitted changes.
     info = run_info(settings, None, encoder.location, settings.project_dir / "bot" / "eval" / "heldout.yml")
-    vectors, ids, languages, texts = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
-    searched = cross_validated(vectors, ids, languages, texts, args.folds, args.seed)
-    full_index = KnowledgeIndex(vectors, ids, languages, texts)
+    entries = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
+    searched = cross_validated(entries, args.folds, args.seed)
+    full_index = KnowledgeIndex(*entries)
     nlu_dir = settings.project_dir / "nlu_data" / "nlu"
     oos_texts = intent_examples(nlu_dir, ("out_of_scope",))
     for text, vector in zip(oos_texts, encoder.encode(oos_texts), strict=True):
@@ -229,7 +232,7 @@ def main(settings: Settings, argv: list[str]) -> int:
     chosen = {f"chosen {best.outranks_intent}": best.outranks_intent}
     plots.rate_curve(outrank_curve, "outranks_intent", "When an article outranks the small-talk intent",
                      out_dir / "calibration-outranks.png", chosen)  # fmt: skip
-    sizes = {"folds": args.folds, "in_scope": len(texts), "out_of_scope": len(oos_texts),
+    sizes = {"folds": args.folds, "in_scope": entries[4].count(False), "out_of_scope": len(oos_texts),
              "small_talk": len(small_talk)}  # fmt: skip
     result = {"run": info, "sizes": sizes, "chosen": best.__dict__, "mean_utility": best_utility, "figures": figures,
               "utility": {"|".join(map(str, k)): v for k, v in UTILITY.items()}, "curve": curve,

@@ -9,7 +9,7 @@ import numpy as np
 from bot.eval.bot_reply import BotReply
 from bot.eval.heldout import HUMAN, HUMAN_INTENTS, OUT_OF_SCOPE, TAGS, HeldOutMessage
 from bot.eval.metrics import BinaryScores, mean, recall_at_k, reciprocal_rank
-from bot.kb.index import KnowledgeIndex
+from bot.kb.index import Entries, KnowledgeIndex
 from bot.language import detect
 
 Pair = tuple[HeldOutMessage, BotReply]
@@ -46,19 +46,21 @@ def cross_language(message: HeldOutMessage, languages_of: dict[str, list[str]]) 
 
 
 def own_language_removed(
-    pairs: Sequence[Pair], queries: np.ndarray, entries: tuple[np.ndarray, list[str], list[str], list[str]]
+    pairs: Sequence[Pair], queries: np.ndarray, entries: Entries
 ) -> list[tuple[list[str], set[str]]]:
     """Every article question as a cross-language one: rankings from the index without the expected articles'
     versions in the message's language (the rest of the index as in production, centred on the detected language).
 
-    `queries` are the messages' vectors, `entries` the index's raw vectors, article ids, languages and texts.
+    `queries` are the messages' vectors, `entries` the index's (load_or_build_entries).
     """
-    vectors, ids, languages, texts = entries
-    id_of, language_of, text_of = np.asarray(ids), np.asarray(languages), np.asarray(texts)
+    vectors, ids, languages, texts, passages = entries
+    id_of, language_of, text_of, passage_of = (np.asarray(column) for column in (ids, languages, texts, passages))
     ranked = []
     for (message, reply), query in zip(pairs, queries, strict=True):
         keep = ~(np.isin(id_of, message.expected) & (language_of == message.language))
-        index = KnowledgeIndex(vectors[keep], list(id_of[keep]), list(language_of[keep]), list(text_of[keep]))
+        index = KnowledgeIndex(
+            vectors[keep], list(id_of[keep]), list(language_of[keep]), list(text_of[keep]), list(passage_of[keep])
+        )
         ranked.append(([c.article_id for c in index.search(query, reply.language)], set(message.expected)))
     return ranked
 

@@ -232,14 +232,14 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     started = time.monotonic()
     encoder = get_encoder(settings)
-    ids, languages, texts = KnowledgeIndex.entries(articles)
+    ids, languages, texts, passages = KnowledgeIndex.entries(articles)
     known = {} if args.full else known_vectors(settings.cache_dir, encoder)
-    todo = len(set(texts) - known.keys())
+    todo = len(set(zip(texts, passages, strict=True)) - known.keys())
     with tqdm(total=todo, unit="text", desc="embedding", disable=None) as bar:
-        vectors = embed_texts(texts, encoder, known, bar.update)
+        vectors = embed_texts(texts, passages, encoder, known, bar.update)
     path = index_cache_path(settings.cache_dir, settings.articles_dir, encoder)
-    save_index_file(path, vectors, texts)
-    KnowledgeIndex(vectors, ids, languages, texts)  # the same checks the assistant makes when loading it
+    save_index_file(path, vectors, texts, passages)
+    KnowledgeIndex(vectors, ids, languages, texts, passages)  # the same checks the assistant makes when loading it
     print(
         f"index: {len(texts)} entries from {len(articles)} article files ({todo} embedded, {len(texts) - todo} reused) "
         f"in {time.monotonic() - started:.1f} s -> {path}"

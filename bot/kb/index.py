@@ -1,17 +1,23 @@
-"""The search index: one vector per article title and sample question.
+"""The search index: one vector per article title and sample question, and one per body.
 
 Scoring, measured on the articles' own sample questions (5-fold, 1,064 texts):
-- an article's score is the mean of two cosine similarities: with its centroid
-  (the mean of its title and question vectors in every language) and with its
-  nearest title or question. Right first: 80.5% (seed 0) and 79.3% (seed 1),
+- an article's question score is the mean of two cosine similarities: with its
+  centroid (the mean of its title and question vectors in every language) and
+  with its nearest title or question. Right first: 80.5% (seed 0) and 79.3% (seed 1),
   against 76.3% for the centroid alone and 76.7% for the nearest text alone.
   The centroid says what the article is about; the nearest text catches a
   question phrased like one of its samples but far from the average. (A logistic
   regression over the vectors added 1.5-2.4 points more, at the price of training
   a model whenever an article changes; not taken.)
-- before that, every vector is centred on the mean vector of its language (the
-  query on its detected language's). Multilingual embeddings carry a strong
-  "which language" component: uncentred, a Romanian question about gift cards
+- its score is 0.7 x that + 0.3 x the cosine with its nearest body (any language),
+  the body embedded as a passage (e5's `passage: `). It finds articles whose sample
+  questions miss a phrasing that the answer covers. Right first (5-fold, seeds 0/1/2,
+  a one-off script): 80.4/80.7/79.1% without bodies, 82.5/82.3/81.0% with them;
+  weight 0.2: 82.0/81.6%, 0.4: 81.2/82.1/81.4%, 0.5: 81.2/81.5/81.5%. Bodies embedded
+  as queries, or split into paragraphs, did no better.
+- before that, every vector is centred on the mean vector of its language and kind
+  (the query on its detected language's question mean). Multilingual embeddings carry
+  a strong "which language" component: uncentred, a Romanian question about gift cards
   finds Romanian questions about delivery before the English gift-card article.
   Centring removes it (76% right first) and spreads the scores out.
 Vectors are cached on disk keyed by the articles' content and the model.
@@ -31,6 +37,7 @@ from bot.embeddings.encoder import Encoder
 from bot.kb.articles import Article, article_files, content_hash, load_articles
 
 EMBED_BATCH = 64
+BODY_WEIGHT = 0.3  # the body's share of an article's score (module docstring)
 KEEP_INDEX_FILES = 8  # per model: older index files only serve as a source of unchanged vectors
 
 
@@ -45,33 +52,61 @@ class Candidate:
 
 
 def _normalise(vectors: np.ndarray) -> np.ndarray:
-    return vectors / np.linalg.norm(vectors, axis=-1, keepdims=True)
+    """Unit length; a zero vector (a language's only body, centred) stays zero: it matches nothing."""
+    return vectors / np.maximum(np.linalg.norm(vectors, axis=-1, keepdims=True), 1e-12)
+
+
+def _centred_by_language(vectors: np.ndarray, languages: np.ndarray) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+    means = {lang: vectors[languages == lang].mean(axis=0) for lang in sorted(set(languages.tolist()))}
+    if not len(vectors):
+        return vectors, means
+    return _normalise(vectors - np.stack([means[lang] for lang in languages])), means
 
 
 class KnowledgeIndex:
-    def __init__(self, vectors: np.ndarray, article_ids: list[str], languages: list[str], texts: list[str]) -> None:
-        self.texts = texts
-        self.article_ids = np.asarray(article_ids)
-        language_of = np.asarray(languages)
-        self.language_means = {lang: vectors[language_of == lang].mean(axis=0) for lang in sorted(set(languages))}
+    """Rows are titles and sample questions, plus bodies where `passages` says so (see `entries`)."""
+
+    def __init__(
+        self,
+        vectors: np.ndarray,
+        article_ids: list[str],
+        languages: list[str],
+        texts: list[str],
+        passages: list[bool] | None = None,
+    ) -> None:
+        body = np.zeros(len(texts), dtype=bool) if passages is None else np.asarray(passages, dtype=bool)
+        all_ids, language_of = np.asarray(article_ids), np.asarray(languages)
+        self.texts = [text for text, is_body in zip(texts, body, strict=True) if not is_body]
+        self.article_ids = all_ids[~body]
+        self.vectors, self.language_means = _centred_by_language(vectors[~body], language_of[~body])
         self.overall_mean = np.mean(list(self.language_means.values()), axis=0)
-        self.vectors = _normalise(vectors - np.stack([self.language_means[lang] for lang in languages]))
-        self.ids = sorted(set(article_ids))
+        self.ids = sorted(set(self.article_ids.tolist()))
         self._rows = {aid: np.flatnonzero(self.article_ids == aid) for aid in self.ids}
         self.centroids = _normalise(np.stack([self.vectors[self._rows[aid]].mean(axis=0) for aid in self.ids]))
         # Rows grouped by article (ids sort as `self.ids`), for each article's nearest text in one reduceat.
         self._by_article = np.argsort(self.article_ids, kind="stable")
         self._group_starts = np.searchsorted(self.article_ids[self._by_article], self.ids)
+        # Bodies: centred on their own language means (a passage's differs from a question's).
+        unknown = set(all_ids[body].tolist()) - set(self.ids)
+        if unknown:
+            raise ValueError(f"bodies without a title or question: {sorted(unknown)}")
+        self.body_vectors, _ = _centred_by_language(vectors[body], language_of[body])
+        self._body_article = np.searchsorted(self.ids, all_ids[body])
+        self._has_body = np.isin(np.arange(len(self.ids)), self._body_article)
 
     @staticmethod
-    def entries(articles: list[Article]) -> tuple[list[str], list[str], list[str]]:
-        ids, languages, texts = [], [], []
+    def entries(articles: list[Article]) -> tuple[list[str], list[str], list[str], list[bool]]:
+        """Article ids, languages, texts and whether each is a body (a passage) rather than a title or question."""
+        ids, languages, texts, passages = [], [], [], []
         for article in articles:
-            for text in (article.title, *article.questions):
+            rows = [(text, False) for text in (article.title, *article.questions)]
+            rows += [(article.body, True)] if article.body.strip() else []
+            for text, is_body in rows:
                 ids.append(article.id)
                 languages.append(article.language)
                 texts.append(text)
-        return ids, languages, texts
+                passages.append(is_body)
+        return ids, languages, texts, passages
 
     def centred(self, query: np.ndarray, language: str | None = None) -> np.ndarray:
         """The query vector centred on `language`'s mean (unknown: all languages' mean), normalised."""
@@ -86,7 +121,13 @@ class KnowledgeIndex:
     def _scores(self, centred_query: np.ndarray, similarities: np.ndarray) -> np.ndarray:
         """From the centred query and its cosine with every row."""
         nearest = np.maximum.reduceat(similarities[self._by_article], self._group_starts)
-        return 0.5 * (self.centroids @ centred_query) + 0.5 * nearest
+        questions = 0.5 * (self.centroids @ centred_query) + 0.5 * nearest
+        if not self._has_body.any():
+            return questions
+        body = np.full(len(self.ids), -np.inf, dtype=np.float32)
+        np.maximum.at(body, self._body_article, self.body_vectors @ centred_query)
+        body = np.where(self._has_body, body, questions)  # an article without a body: its questions alone
+        return (1 - BODY_WEIGHT) * questions + BODY_WEIGHT * body
 
     def search(self, query: np.ndarray, language: str | None = None, k: int = 5) -> list[Candidate]:
         """Best `k` articles for a query vector in `language` (unknown: all languages' mean)."""
@@ -107,38 +148,49 @@ def index_cache_path(cache_dir: Path, articles_dir: Path, encoder: Encoder) -> P
     return cache_dir / "kb-index" / f"{encoder.key}-{key}.npz"
 
 
-def known_vectors(cache_dir: Path, encoder: Encoder) -> dict[str, np.ndarray]:
-    """Vectors by text from this model's newest index file: an edit re-embeds only the texts it changed."""
+Known = dict[tuple[str, bool], np.ndarray]  # vectors by (text, embedded as a passage)
+
+
+def known_vectors(cache_dir: Path, encoder: Encoder) -> Known:
+    """Vectors from this model's newest index file: an edit re-embeds only the texts it changed."""
     for path in _newest_first((cache_dir / "kb-index").glob(f"{encoder.key}-*.npz")):
         try:
             cached = np.load(path, allow_pickle=False)
-            return dict(zip((str(t) for t in cached["texts"]), cached["vectors"], strict=True))
-        except (OSError, ValueError, KeyError):  # removed or replaced meanwhile: try the next one
+            keys = zip((str(t) for t in cached["texts"]), (bool(p) for p in cached["passages"]), strict=True)
+            return dict(zip(keys, cached["vectors"], strict=True))
+        except (OSError, ValueError, KeyError):  # removed or replaced meanwhile, or an older format: try the next
             continue
     return {}
 
 
 def embed_texts(
-    texts: list[str], encoder: Encoder, known: dict[str, np.ndarray], progress: Callable[[int], object] | None = None
+    texts: list[str],
+    passages: list[bool],
+    encoder: Encoder,
+    known: Known,
+    progress: Callable[[int], object] | None = None,
 ) -> np.ndarray:
-    """One vector per text, embedding only those not in `known` (which gains them); `progress(n)` after each batch."""
-    missing = list(dict.fromkeys(t for t in texts if t not in known))
-    for start in range(0, len(missing), EMBED_BATCH):
-        batch = missing[start : start + EMBED_BATCH]
-        known.update(zip(batch, encoder.encode(batch), strict=True))
-        if progress:
-            progress(len(batch))
+    """One vector per text (a passage or a query), embedding only those not in `known` (which gains them);
+    `progress(n)` after each batch."""
+    keys = list(zip(texts, passages, strict=True))
+    for is_passage, encode in ((False, encoder.encode), (True, encoder.encode_passages)):
+        missing = list(dict.fromkeys(text for text, p in keys if p == is_passage and (text, p) not in known))
+        for start in range(0, len(missing), EMBED_BATCH):
+            batch = missing[start : start + EMBED_BATCH]
+            known.update(zip(((t, is_passage) for t in batch), encode(batch), strict=True))
+            if progress:
+                progress(len(batch))
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.stack([known[t] for t in texts]).astype(np.float32)
+    return np.stack([known[key] for key in keys]).astype(np.float32)
 
 
-def save_index_file(path: Path, vectors: np.ndarray, texts: list[str]) -> None:
+def save_index_file(path: Path, vectors: np.ndarray, texts: list[str], passages: list[bool]) -> None:
     """Write atomically (a reader never sees a half-written index) and keep the newest few of this model's files."""
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
     with open(tmp, "wb") as out:
-        np.savez(out, vectors=vectors, texts=np.asarray(texts))
+        np.savez(out, vectors=vectors, texts=np.asarray(texts), passages=np.asarray(passages, dtype=bool))
     os.replace(tmp, path)
     model_key = path.name.split("-", 1)[0]
     for older in _newest_first(path.parent.glob(f"{model_key}-*.npz"))[KEEP_INDEX_FILES:]:
@@ -155,20 +207,21 @@ def _newest_first(paths: Iterable[Path]) -> list[Path]:
     return sorted(paths, key=mtime, reverse=True)
 
 
-def load_or_build_entries(
-    articles_dir: Path, encoder: Encoder, cache_dir: Path
-) -> tuple[np.ndarray, list[str], list[str], list[str]]:
-    """The raw vectors, article ids, languages and texts of every index entry (cached on disk)."""
+Entries = tuple[np.ndarray, list[str], list[str], list[str], list[bool]]  # KnowledgeIndex's arguments
+
+
+def load_or_build_entries(articles_dir: Path, encoder: Encoder, cache_dir: Path) -> Entries:
+    """The raw vectors, article ids, languages, texts and passage flags of every index entry (cached on disk)."""
     articles = load_articles(articles_dir)
-    ids, languages, texts = KnowledgeIndex.entries(articles)
+    ids, languages, texts, passages = KnowledgeIndex.entries(articles)
     path = index_cache_path(cache_dir, articles_dir, encoder)
     if path.exists():
         cached = np.load(path, allow_pickle=False)
-        if list(cached["texts"]) == texts:
-            return cached["vectors"], ids, languages, texts
-    vectors = embed_texts(texts, encoder, known_vectors(cache_dir, encoder))
-    save_index_file(path, vectors, texts)
-    return vectors, ids, languages, texts
+        if list(cached["texts"]) == texts and "passages" in cached.files and list(cached["passages"]) == passages:
+            return cached["vectors"], ids, languages, texts, passages
+    vectors = embed_texts(texts, passages, encoder, known_vectors(cache_dir, encoder))
+    save_index_file(path, vectors, texts, passages)
+    return vectors, ids, languages, texts, passages
 
 
 def load_or_build_index(articles_dir: Path, encoder: Encoder, cache_dir: Path) -> KnowledgeIndex:

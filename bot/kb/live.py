@@ -30,7 +30,7 @@ import numpy as np
 
 from bot.embeddings.encoder import Encoder
 from bot.kb.articles import Article, ArticleError, ArticleLibrary, article_files, read_article
-from bot.kb.index import KnowledgeIndex, embed_texts, index_cache_path, known_vectors, save_index_file
+from bot.kb.index import KnowledgeIndex, Known, embed_texts, index_cache_path, known_vectors, save_index_file
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -82,7 +82,7 @@ class LiveKnowledgeBase:
         self.settle = settle
         self.clock = clock
         self._files: dict[Path, _FileState] = {}
-        self._vectors: dict[str, np.ndarray] = known_vectors(cache_dir, encoder) if encoder and cache_dir else {}
+        self._vectors: Known = known_vectors(cache_dir, encoder) if encoder and cache_dir else {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._snapshot: Snapshot | None = None
@@ -111,7 +111,7 @@ class LiveKnowledgeBase:
         if self.encoder is None:
             raise RuntimeError("this knowledge base was loaded without an encoder")
         with self._lock:
-            return embed_texts(texts, self.encoder, dict(self._vectors))
+            return embed_texts(texts, [False] * len(texts), self.encoder, dict(self._vectors))
 
     def centred(self, texts: list[str], languages: list[str]) -> np.ndarray:
         """Vectors centred on each text's language mean and normalised, as the index compares them."""
@@ -178,13 +178,15 @@ class LiveKnowledgeBase:
             return False
         index = None
         if self.encoder is not None:
-            ids, languages, texts = KnowledgeIndex.entries(list(articles))
-            new = len(set(texts) - self._vectors.keys())
-            vectors = embed_texts(texts, self.encoder, self._vectors)
-            self._vectors = {text: self._vectors[text] for text in texts}  # forget what no article says any more
-            index = KnowledgeIndex(vectors, ids, languages, texts)
+            ids, languages, texts, passages = KnowledgeIndex.entries(list(articles))
+            keys = list(zip(texts, passages, strict=True))
+            new = len(set(keys) - self._vectors.keys())
+            vectors = embed_texts(texts, passages, self.encoder, self._vectors)
+            self._vectors = {key: self._vectors[key] for key in keys}  # forget what no article says any more
+            index = KnowledgeIndex(vectors, ids, languages, texts, passages)
             if new and self.cache_dir and not self.errors():  # a restart then starts from this version
-                save_index_file(index_cache_path(self.cache_dir, self.articles_dir, self.encoder), vectors, texts)
+                path = index_cache_path(self.cache_dir, self.articles_dir, self.encoder)
+                save_index_file(path, vectors, texts, passages)
             log.info("knowledge base: %d article files, %d index entries (%d embedded)", len(articles), len(texts), new)
         self._snapshot = Snapshot(articles, ArticleLibrary(list(articles)), index, self.clock())
         return True
