@@ -138,7 +138,8 @@ def ensure_model_and_index(settings: Settings) -> None:
     encoder = get_encoder(settings)
     cached = index_cache_path(settings.cache_dir, settings.articles_dir, encoder).exists()
     index = load_or_build_index(settings.articles_dir, encoder, settings.cache_dir)
-    log(f"knowledge-base index: {len(index.texts)} entries ({'reused' if cached else 'built'})")
+    state = "reused" if cached else "built"
+    log(f"knowledge-base index: {len(index.texts)} titles and questions, {len(index.body_vectors)} bodies ({state})")
 
 
 def _files(path: Path) -> list[Path]:

@@ -153,9 +153,9 @@ def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], 
     small_talk, reaching = figures["small_talk_taken_for_question"], figures["questions_reaching_it"]
     right = figures["right_article_among_those"]
     text = f"""\
-# Knowledge-base decision thresholds on the retriever's score (the mean of the
-# cosines with an article's centroid and with its nearest title or question, after
-# centring on the language mean; see bot/kb/index.py).
+# Knowledge-base decision thresholds on the retriever's score (0.7 x the mean of the
+# cosines with an article's centroid and with its nearest title or question, + 0.3 x
+# the cosine with its nearest body, after centring on the language mean; see bot/kb/index.py).
 # Written by `bot/assistant calibrate` (bot/eval/calibrate.py); do not tune by hand.
 # Computed {info['date']} at commit {info['commit']}{dirty}, embedding model {Path(info['embedding_model']).name}:
 # {sizes['folds']}-fold cross-validation over the articles' {sizes['in_scope']} titles and sample
