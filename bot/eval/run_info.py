@@ -31,6 +31,23 @@ def fallback_threshold(config_file: Path) -> float:
     raise ValueError(f"{config_file}: the pipeline has no FallbackClassifier")
 
 
+# The int8 encoder's integer kernels differ by instruction set (onnxruntime picks AVX2, AVX-512 or
+# VNNI ones), and so, a little, do its vectors: on close calls the figures follow the processor.
+CPU_FEATURES = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "amx_int8")
+
+
+def processor() -> str:
+    """The CPU's model name and the instruction sets that matter for int8 (Linux; else the platform's name)."""
+    try:
+        cpuinfo = Path("/proc/cpuinfo").read_text(encoding="utf-8")
+    except OSError:
+        return platform.processor() or "unknown processor"
+    fields = dict(line.split(":", 1) for line in cpuinfo.splitlines() if ":" in line)
+    fields = {key.strip(): value.strip() for key, value in fields.items()}
+    flags = set(fields.get("flags", "").split())
+    return f"{fields.get('model name', 'unknown processor')} ({', '.join(f for f in CPU_FEATURES if f in flags)})"
+
+
 def run_info(
     settings: Settings, model_path: Path | None, embedding_model: str, heldout_file: Path
 ) -> dict[str, object]:
@@ -49,6 +66,6 @@ def run_info(
         "fallback_threshold": fallback_threshold(settings.project_dir / "config.yml"),
         "heldout_sha256": hashlib.sha256(heldout_file.read_bytes()).hexdigest()[:16],
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs",
+        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {processor()}",
     }
 
