@@ -92,7 +92,9 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
         decision = decide(candidates, Thresholds.load(SETTINGS.thresholds_file))
         decision_kind, shown = decision.kind, decision.articles
 
-    if decision_kind == "answer" and not chosen and answered_again(tracker, shown[0]["article_id"]):
+    # Two close articles offered, the first the one that did not help: a repeat too (the buttons
+    # would offer the same text once more).
+    if decision_kind in ("answer", "choose") and not chosen and answered_again(tracker, shown[0]["article_id"]):
         dispatcher.utter_message(text=message("kb_answered_again", language))
         return await start_handoff(dispatcher, tracker, "repeated_question")
 
