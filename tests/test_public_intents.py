@@ -267,3 +267,18 @@ def test_report_renders_public_sets_without_the_heldout_section(tmp_path: Path) 
     assert "| BANKING77 accuracy ≥ 93% | 92.5% | **missed by 0.5 points** |" in text
     assert "| HINT3 curekart MCC > 0.64 | 0.610 | **missed by 3.0 points** (0.030) |" in text
     assert "0.5 (ambiguity 0.1)" in text
+
+
+def test_a_cached_eval_model_is_not_reused_with_another_backend() -> None:
+    from dataclasses import replace
+
+    from bot.eval.public_intents import model_key
+    from bot.settings import Settings
+
+    settings = Settings.from_env()
+    config = settings.project_dir / "config.yml"
+    examples = [("where is my parcel", "track"), ("cancel my order", "cancel")]
+    keys = {backend: model_key(replace(settings, embedding_backend=backend), config, examples)
+            for backend in ("onnx-int8", "onnx", "torch")}  # fmt: skip
+    assert len(set(keys.values())) == 3  # the classifier is trained on the vectors it is served with
+    assert model_key(settings, config, examples) == model_key(settings, config, list(examples))

@@ -41,7 +41,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from bot.embeddings.encoder import Encoder, get_encoder, model_location
+from bot.embeddings.encoder import Encoder, backend_for, get_encoder
 from bot.eval import plots
 from bot.eval.intent_sets import (
     HINT3_BOTS,
@@ -82,7 +82,7 @@ def model_key(settings: Settings, config_file: Path, examples: Sequence[Example]
     for name in FEATURE_SOURCES:
         path = settings.project_dir / name
         digest.update(name.encode() + (path.read_bytes() if path.exists() else b""))
-    digest.update(model_location(settings).encode())
+    digest.update(backend_for(settings).identity.encode())  # the model and how it runs: int8 vectors differ
     digest.update(examples_digest(examples).encode())
     return digest.hexdigest()[:16]
 
