@@ -164,9 +164,7 @@ class Encoder:
 
     def encode(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Vectors of questions, titles and customer messages: the model's default prompt (e5: `query: `)."""
-        with self._lock:
-            vectors = self._model.encode(texts, batch_size)
-        return np.asarray(vectors, dtype=np.float32)
+        return self._encode(texts, batch_size, None)
 
     def encode_passages(self, texts: list[str], batch_size: int = 32) -> np.ndarray:
         """Vectors of passages that answer a question (e5's `passage: ` prompt; the default for a model without one).
@@ -174,8 +172,11 @@ class Encoder:
         e5 is trained asymmetric for question-to-passage search: on the Allegro FAQ answers, NDCG@10
         0.630 with `query: ` on both sides, 0.684 with `passage: ` on the answers (int8, a one-off script).
         """
+        return self._encode(texts, batch_size, "passage")
+
+    def _encode(self, texts: list[str], batch_size: int, prompt_name: str | None) -> np.ndarray:
         with self._lock:
-            vectors = self._model.encode(texts, batch_size, "passage")
+            vectors = self._model.encode(texts, batch_size, prompt_name)
         return np.asarray(vectors, dtype=np.float32)
 
 

@@ -223,7 +223,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.embeddings.encoder import get_encoder
     from bot.kb.articles import load_articles
-    from bot.kb.index import embed_texts, index_cache_path, known_vectors, save_index_file
+    from bot.kb.index import embed_texts, index_cache_path, known_vectors, missing, save_index_file
 
     try:
         articles = load_articles(settings.articles_dir)
@@ -234,7 +234,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     encoder = get_encoder(settings)
     ids, languages, texts, passages = KnowledgeIndex.entries(articles)
     known = {} if args.full else known_vectors(settings.cache_dir, encoder)
-    todo = len(set(zip(texts, passages, strict=True)) - known.keys())
+    todo = len(missing(texts, passages, known))
     with tqdm(total=todo, unit="text", desc="embedding", disable=None) as bar:
         vectors = embed_texts(texts, passages, encoder, known, bar.update)
     path = index_cache_path(settings.cache_dir, settings.articles_dir, encoder)

@@ -163,6 +163,11 @@ def known_vectors(cache_dir: Path, encoder: Encoder) -> Known:
     return {}
 
 
+def missing(texts: list[str], passages: list[bool], known: Known) -> list[tuple[str, bool]]:
+    """The (text, is a passage) entries that `known` has no vector for, each once, in order."""
+    return list(dict.fromkeys(key for key in zip(texts, passages, strict=True) if key not in known))
+
+
 def embed_texts(
     texts: list[str],
     passages: list[bool],
@@ -172,17 +177,17 @@ def embed_texts(
 ) -> np.ndarray:
     """One vector per text (a passage or a query), embedding only those not in `known` (which gains them);
     `progress(n)` after each batch."""
-    keys = list(zip(texts, passages, strict=True))
+    todo = missing(texts, passages, known)
     for is_passage, encode in ((False, encoder.encode), (True, encoder.encode_passages)):
-        missing = list(dict.fromkeys(text for text, p in keys if p == is_passage and (text, p) not in known))
-        for start in range(0, len(missing), EMBED_BATCH):
-            batch = missing[start : start + EMBED_BATCH]
+        kind = [text for text, p in todo if p == is_passage]
+        for start in range(0, len(kind), EMBED_BATCH):
+            batch = kind[start : start + EMBED_BATCH]
             known.update(zip(((t, is_passage) for t in batch), encode(batch), strict=True))
             if progress:
                 progress(len(batch))
     if not texts:
         return np.zeros((0, 0), dtype=np.float32)
-    return np.stack([known[key] for key in keys]).astype(np.float32)
+    return np.stack([known[key] for key in zip(texts, passages, strict=True)]).astype(np.float32)
 
 
 def save_index_file(path: Path, vectors: np.ndarray, texts: list[str], passages: list[bool]) -> None:

@@ -30,7 +30,15 @@ import numpy as np
 
 from bot.embeddings.encoder import Encoder
 from bot.kb.articles import Article, ArticleError, ArticleLibrary, article_files, read_article
-from bot.kb.index import KnowledgeIndex, Known, embed_texts, index_cache_path, known_vectors, save_index_file
+from bot.kb.index import (
+    KnowledgeIndex,
+    Known,
+    embed_texts,
+    index_cache_path,
+    known_vectors,
+    missing,
+    save_index_file,
+)
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -179,10 +187,10 @@ class LiveKnowledgeBase:
         index = None
         if self.encoder is not None:
             ids, languages, texts, passages = KnowledgeIndex.entries(list(articles))
-            keys = list(zip(texts, passages, strict=True))
-            new = len(set(keys) - self._vectors.keys())
+            new = len(missing(texts, passages, self._vectors))
             vectors = embed_texts(texts, passages, self.encoder, self._vectors)
-            self._vectors = {key: self._vectors[key] for key in keys}  # forget what no article says any more
+            # Forget what no article says any more.
+            self._vectors = {key: self._vectors[key] for key in zip(texts, passages, strict=True)}
             index = KnowledgeIndex(vectors, ids, languages, texts, passages)
             if new and self.cache_dir and not self.errors():  # a restart then starts from this version
                 path = index_cache_path(self.cache_dir, self.articles_dir, self.encoder)
