@@ -92,9 +92,9 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
         decision = decide(candidates, Thresholds.load(SETTINGS.thresholds_file))
         decision_kind, shown = decision.kind, decision.articles
 
-    # Two close articles offered, the first the one that did not help: a repeat too (the buttons
+    # Two articles offered, the first the one that did not help: a repeat too (the buttons
     # would offer the same text once more).
-    if decision_kind in ("answer", "choose") and not chosen and answered_again(tracker, shown[0]["article_id"]):
+    if decision_kind != "no_match" and not chosen and answered_again(tracker, shown[0]["article_id"]):
         dispatcher.utter_message(text=message("kb_answered_again", language))
         return await start_handoff(dispatcher, tracker, "repeated_question")
 
@@ -119,15 +119,19 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
             )
             return [SlotSet("misunderstandings", 0)]
 
-    if decision_kind == "choose":
+    if decision_kind in ("choose", "suggest"):
         buttons = []
         for candidate in shown:
             article = articles.get(candidate["article_id"], language)
             if article:
                 payload = "/ask_question" + json.dumps({"kb_article": article.id})
                 buttons.append({"title": article.title, "payload": payload})
-        dispatcher.utter_message(text=message("kb_choose", language), buttons=buttons)
-        return []
+        # choose: two good matches; suggest: the best we have, not good enough to answer with, so it
+        # counts as a miss too (a suggestion and then no match goes to a person).
+        dispatcher.utter_message(text=message(f"kb_{decision_kind}", language), buttons=buttons)
+        if decision_kind == "choose":
+            return []
+        return [SlotSet("misunderstandings", float(tracker.get_slot("misunderstandings") or 0) + 1)]
 
     await record_no_match(redis(), SETTINGS.redis_prefix, tracker.sender_id, tracker.latest_message)
     misunderstandings = float(tracker.get_slot("misunderstandings") or 0) + 1

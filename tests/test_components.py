@@ -92,7 +92,7 @@ def test_a_close_article_match_outranks_small_talk_but_never_a_request_for_a_per
     tmp_path, intent: str, score: float, becomes: str
 ) -> None:
     thresholds = tmp_path / "thresholds.yml"
-    thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\noutranks_intent: 0.48\n", encoding="utf-8")
+    thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\noutranks_intent: 0.48\noffer: 0.3\n", encoding="utf-8")
     candidates = [{"article_id": "pay-later", "score": score, "matched": "buy now pay later"}]
     message = Message(data={TEXT: "buy now pay later", "intent": {"name": intent, "confidence": 0.99},
                             "kb": {"candidates": candidates}})  # fmt: skip
@@ -105,13 +105,14 @@ def test_a_close_article_match_outranks_small_talk_but_never_a_request_for_a_per
         assert message.get("intent_outranked") is None
 
 
-def test_thresholds_without_outranks_intent_ask_for_calibration(tmp_path) -> None:
+def test_thresholds_from_an_older_calibration_ask_for_a_new_one(tmp_path) -> None:
     thresholds = tmp_path / "thresholds.yml"
     thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\n", encoding="utf-8")
-    with pytest.raises(ValueError, match="outranks_intent: run `bot/assistant calibrate`"):
+    with pytest.raises(ValueError, match="lacks outranks_intent, offer: run `bot/assistant calibrate`"):
         Thresholds.load(thresholds)
-    thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\noutranks_intent: 0.5\n", encoding="utf-8")
-    assert Thresholds.load(thresholds).outranks_intent == 0.5  # an edit is seen without a restart
+    thresholds.write_text("answer: 0.35\nchoose_margin: 0.075\noutranks_intent: 0.5\noffer: 0.3\n", encoding="utf-8")
+    loaded = Thresholds.load(thresholds)  # an edit is seen without a restart
+    assert (loaded.outranks_intent, loaded.offer) == (0.5, 0.3)
 
 
 def test_intent_classifier_learns_from_the_embedding_and_comes_back_from_storage(pipeline, tmp_path) -> None:

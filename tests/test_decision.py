@@ -30,6 +30,16 @@ def test_weak_match_is_no_match() -> None:
     assert decide([], T).kind == "no_match"
 
 
+def test_a_match_below_the_answer_threshold_but_within_the_offer_band_suggests_the_two_best() -> None:
+    banded = Thresholds(answer=0.86, choose_margin=0.005, offer=0.80)
+    decision = decide([c("a", 0.84), c("b", 0.70), c("x", 0.65)], banded)
+    assert decision.kind == "suggest" and [a["article_id"] for a in decision.articles] == ["a", "b"]
+    assert decide([c("a", 0.84)], banded).articles == [c("a", 0.84)]  # a one-article index: just that one
+    assert decide([c("a", 0.79), c("b", 0.78)], banded).kind == "no_match"
+    assert decide([c("a", 0.87), c("b", 0.70)], banded).kind == "answer"  # the band changes nothing above `answer`
+
+
 def test_project_thresholds_load() -> None:
     thresholds = Thresholds.load(Settings().thresholds_file)
     assert 0 < thresholds.answer < 1 and 0 <= thresholds.choose_margin < 0.2
+    assert 0 < thresholds.offer <= thresholds.answer <= thresholds.outranks_intent

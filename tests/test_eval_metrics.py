@@ -61,9 +61,11 @@ def test_rules_route_intents_to_the_production_actions() -> None:
     assert actions["complain"] == "action_handoff"
     assert actions["ask_question"] == "action_kb_answer"
     assert actions["nlu_fallback"] == "action_kb_answer"
-    thresholds = Thresholds(answer=0.3, choose_margin=0.05)
+    thresholds = Thresholds(answer=0.3, choose_margin=0.05, offer=0.2)
     close = [{"article_id": "a", "score": 0.5}, {"article_id": "b", "score": 0.48}]
     assert reply_kind("ask_question", close, actions, thresholds) == ("choose", ("a", "b"))
+    weak = [{"article_id": "a", "score": 0.25}, {"article_id": "b", "score": 0.1}]
+    assert reply_kind("ask_question", weak, actions, thresholds) == ("suggest", ("a", "b"))
     assert reply_kind("nlu_fallback", [{"article_id": "a", "score": 0.1}], actions, thresholds) == ("rephrase", ())
     assert reply_kind("complain", close, actions, thresholds) == ("human", ())
 

@@ -44,7 +44,8 @@ def intent_actions(rules_file: Path) -> dict[str, str]:
 class BotReply:
     """One message's understanding and the bot's reply kind.
 
-    kind: answer (one article), choose (two articles as buttons), rephrase (no
+    kind: answer (one article), choose (two close articles as buttons), suggest
+    (the two best as buttons, neither good enough to answer with), rephrase (no
     article is good enough: asks again, a second miss goes to a person), human
     (handoff now), out_of_scope (says so, offers a person), other (small talk).
     """
@@ -81,7 +82,7 @@ def reply_kind(
         return "out_of_scope", ()
     if action == KB_ACTION:
         decision = decide(candidates, thresholds)
-        kind = {"answer": "answer", "choose": "choose", "no_match": "rephrase"}[decision.kind]
+        kind = "rephrase" if decision.kind == "no_match" else decision.kind
         return kind, tuple(c["article_id"] for c in decision.articles)
     return "other", ()
 

@@ -13,16 +13,19 @@ from bot.kb.index import Entries, KnowledgeIndex
 from bot.language import detect
 
 Pair = tuple[HeldOutMessage, BotReply]
-OUTCOMES = ("answer right", "answer wrong", "choice with right", "choice without right", "rephrase",
-            "out-of-scope reply", "human", "other")  # fmt: skip
+OUTCOMES = ("answer right", "answer wrong", "choice with right", "choice without right", "suggestion with right",
+            "suggestion without right", "rephrase", "out-of-scope reply", "human", "other")  # fmt: skip
+OFFERED_RIGHT = ("choice with right", "suggestion with right")
+SHOWN_WRONG = ("answer wrong", "choice without right", "suggestion without right")
 
 
 def outcome(message: HeldOutMessage, reply: BotReply) -> str:
     """The bot's reply to the message, judged against the label."""
     if reply.kind == "answer":
         return "answer right" if reply.articles[0] in message.expected else "answer wrong"
-    if reply.kind == "choose":
-        return "choice with right" if set(reply.articles) & set(message.expected) else "choice without right"
+    if reply.kind in ("choose", "suggest"):
+        found = "with right" if set(reply.articles) & set(message.expected) else "without right"
+        return f"{'choice' if reply.kind == 'choose' else 'suggestion'} {found}"
     return {"rephrase": "rephrase", "out_of_scope": "out-of-scope reply", "human": "human"}.get(reply.kind, "other")
 
 
@@ -94,13 +97,14 @@ def summary(
         "kb_cross_language": retrieval([p for p in articles if cross_language(p[0], languages_of)]),
         "kb_own_language_removed": ranking(removed),
         "answered_right": mean([float(o == "answer right") for o in outcomes]),
-        "answered_or_offered_right": mean([float(o in ("answer right", "choice with right")) for o in outcomes]),
-        "answered_wrong": mean([float(o in ("answer wrong", "choice without right")) for o in outcomes]),
+        "answered_or_offered_right": mean([float(o == "answer right" or o in OFFERED_RIGHT) for o in outcomes]),
+        "suggested": mean([float(o.startswith("suggestion")) for o in outcomes]),
+        "answered_wrong": mean([float(o in SHOWN_WRONG) for o in outcomes]),
         "escalation": escalation.as_dict(),
         "out_of_scope": {
             "n": len(oos),
             "recognised": mean([float(r.kind == "out_of_scope") for _, r in oos]),
-            "answered_with_article": mean([float(r.kind in ("answer", "choose")) for _, r in oos]),
+            "answered_with_article": mean([float(r.kind in ("answer", "choose", "suggest")) for _, r in oos]),
         },
         "language_detection": language_detection(pairs),
     }

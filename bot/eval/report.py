@@ -54,7 +54,8 @@ def _heldout_rows(heldout: dict[str, Any]) -> list[str]:
         ("own language taken out: Recall@3", lambda s: _pct(s.get("kb_own_language_removed", {}).get("recall@3"))),
         ("answered with the right article", lambda s: _pct(s["answered_right"])),
         ("right article answered or offered", lambda s: _pct(s["answered_or_offered_right"])),
-        ("answered with a wrong article", lambda s: _pct(s["answered_wrong"])),
+        ("two best suggested (below the answer threshold)", lambda s: _pct(s.get("suggested"))),
+        ("wrong article answered, or only wrong ones offered", lambda s: _pct(s["answered_wrong"])),
         ("escalation precision", lambda s: _pct(s["escalation"]["precision"])),
         ("escalation recall", lambda s: _pct(s["escalation"]["recall"])),
         ("escalation F1", lambda s: _num(s["escalation"]["f1"])),
@@ -98,7 +99,8 @@ def _header(run: dict[str, Any]) -> list[str]:
         f"- Rasa model `{run['rasa_model']}` (config.yml pipeline), embedding model `{run['embedding_model']}`"
         f" on the `{run.get('embedding_backend', 'not recorded')}` backend",
         f"- thresholds (bot/config/thresholds.yml): answer {run['thresholds']['answer']}, "
-        f"choose_margin {run['thresholds']['choose_margin']}; intent fallback (config.yml) {run['fallback_threshold']}",
+        f"choose_margin {run['thresholds']['choose_margin']}, offer {run['thresholds'].get('offer', 'none')}; "
+        f"intent fallback (config.yml) {run['fallback_threshold']}",
         f"- held-out set `bot/eval/heldout.yml` (sha256 {run['heldout_sha256']}), never used for training or tuning",
     ]
 

@@ -11,6 +11,7 @@ from pathlib import Path
 
 import yaml
 
+from bot.kb.decision import KEYS
 from bot.settings import Settings
 
 
@@ -62,7 +63,7 @@ def run_info(
         "rasa_model": model_path.name if model_path else None,
         "embedding_model": embedding_model,
         "embedding_backend": settings.embedding_backend,
-        "thresholds": {key: thresholds.get(key) for key in ("answer", "choose_margin", "outranks_intent")},
+        "thresholds": {key: thresholds.get(key) for key in KEYS},
         "fallback_threshold": fallback_threshold(settings.project_dir / "config.yml"),
         "heldout_sha256": hashlib.sha256(heldout_file.read_bytes()).hexdigest()[:16],
         "python": platform.python_version(),

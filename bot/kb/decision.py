@@ -1,8 +1,8 @@
 """What to do with the knowledge-base candidates for one message.
 
-The thresholds live in bot/config/thresholds.yml: embedding scores of this
-model are compressed (related ~0.89-0.93, unrelated ~0.78-0.83), so they are
-measured on data, never guessed.
+The thresholds live in bot/config/thresholds.yml, computed by `bot/assistant
+calibrate` from data (bot/eval/calibrate.py), never guessed: the scale of the
+retriever's scores depends on the model and on the scoring.
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from pathlib import Path
 from typing import Literal
 
 import yaml
+
+KEYS = ("answer", "choose_margin", "outranks_intent", "offer")  # the thresholds file's keys
 
 # Intents a strong knowledge-base match outranks (bot/components/kb_outranks_intent.py).
 # The intent classifier, trained on our intents' examples only, takes some short questions for
@@ -28,6 +30,7 @@ class Thresholds:
     answer: float  # the best article scores at least this: answer with it
     choose_margin: float  # the runner-up is this close and also answerable: offer both
     outranks_intent: float = math.inf  # the best article scores at least this: a question, whatever the intent
+    offer: float = math.inf  # the best article scores at least this, but below `answer`: suggest the two best
 
     @classmethod
     def load(cls, path: Path) -> Thresholds:
@@ -39,22 +42,29 @@ class Thresholds:
 @functools.lru_cache(maxsize=4)
 def _load(path: Path, mtime_ns: int, size: int) -> Thresholds:
     data = yaml.safe_load(path.read_text(encoding="utf-8")) or {}
-    missing = [key for key in ("answer", "choose_margin", "outranks_intent") if key not in data]
+    missing = [key for key in KEYS if key not in data]
     if missing:
         raise ValueError(f"{path} lacks {', '.join(missing)}: run `bot/assistant calibrate`")
-    return Thresholds(float(data["answer"]), float(data["choose_margin"]), float(data["outranks_intent"]))
+    return Thresholds(**{key: float(data[key]) for key in KEYS})
 
 
 @dataclass(frozen=True)
 class Decision:
-    kind: Literal["answer", "choose", "no_match"]
-    articles: list[dict]  # the candidates to show: one for answer, two for choose
+    kind: Literal["answer", "choose", "suggest", "no_match"]
+    articles: list[dict]  # the candidates to show: one for answer, two for choose and suggest (one if only one)
 
 
 def decide(candidates: list[dict], thresholds: Thresholds) -> Decision:
-    """candidates: [{"article_id", "score", ...}] best first, as the retriever gives them."""
-    if not candidates or candidates[0]["score"] < thresholds.answer:
+    """candidates: [{"article_id", "score", ...}] best first, as the retriever gives them.
+
+    answer: one clear match. choose: two matches good enough to answer, too close to pick
+    one. suggest: no match good enough to answer, but the best is likely enough that
+    showing the two best beats asking the customer to rephrase. no_match: ask again.
+    """
+    if not candidates or candidates[0]["score"] < min(thresholds.answer, thresholds.offer):
         return Decision("no_match", [])
+    if candidates[0]["score"] < thresholds.answer:
+        return Decision("suggest", candidates[:2])
     best = candidates[0]
     if len(candidates) > 1:
         second = candidates[1]

@@ -328,10 +328,11 @@ def cmd_try(settings: Settings, args: argparse.Namespace) -> int:
     print(f"  {'score':>6}  {'article':<28} closest title or sample question")
     for rank, candidate in enumerate(candidates, 1):
         mark = "" if candidate.score >= thresholds.answer else "  (below the answer threshold)"
+        mark = "  (below the answer and suggestion thresholds)" if candidate.score < thresholds.offer else mark
         print(f"{rank}. {candidate.score:6.3f}  {candidate.article_id:<28} {candidate.matched}{mark}")
     print(
         f"\nthresholds ({_shown(settings.thresholds_file, settings.project_dir)}): answer {thresholds.answer}, "
-        f"choose_margin {thresholds.choose_margin}"
+        f"choose_margin {thresholds.choose_margin}, offer {thresholds.offer}"
     )
     decision = decide([c.as_dict() for c in candidates], thresholds)
 
@@ -346,6 +347,8 @@ def cmd_try(settings: Settings, args: argparse.Namespace) -> int:
         print(f"the bot answers with {shown(decision.articles[0]['article_id'])}")
     elif decision.kind == "choose":
         print("the bot offers a choice: " + " / ".join(shown(a["article_id"]) for a in decision.articles))
+    elif decision.kind == "suggest":
+        print("not sure: the bot suggests " + " / ".join(shown(a["article_id"]) for a in decision.articles))
     else:
         print("no match: the bot asks to rephrase (the second time in a row, it hands over to a person)")
     print(
