@@ -9,6 +9,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from bot.kb.decision import Thresholds
 from bot.stack import Stack
 from tests.agent_client import AgentClient, ensure_account
 from tests.conftest import ALWAYS_CLOSED
@@ -191,6 +192,26 @@ async def test_control_and_invisible_characters_do_not_change_the_answer(
     assert noisy[-1]["custom"]["score"] == clean[-1]["custom"]["score"]
 
 
+def kb_action_call(sender: str, parse: dict, misunderstandings: float) -> dict:
+    """The action server's request for action_kb_answer after the customer's message `parse`."""
+    return {
+        "next_action": "action_kb_answer",
+        "sender_id": sender,
+        "domain": {},
+        "version": "3.6.2",
+        "tracker": {
+            "sender_id": sender,
+            "slots": {"language": "en", "misunderstandings": misunderstandings},
+            "latest_message": parse,
+            "events": [{"event": "user", "text": parse["text"], "parse_data": parse, "input_channel": "rest"}],
+            "paused": False,
+            "latest_input_channel": "rest",
+            "active_loop": {},
+            "latest_action_name": "action_listen",
+        },
+    }
+
+
 async def test_low_confidence_twice_hands_over(stack: Stack, http: aiohttp.ClientSession, redis_client) -> None:
     """The action server decides on the retriever's scores: rephrase once, then a human."""
     s = stack.settings
@@ -204,22 +225,7 @@ async def test_low_confidence_twice_hands_over(stack: Stack, http: aiohttp.Clien
     }
 
     def call(misunderstandings: float) -> dict:
-        return {
-            "next_action": "action_kb_answer",
-            "sender_id": sender,
-            "domain": {},
-            "version": "3.6.2",
-            "tracker": {
-                "sender_id": sender,
-                "slots": {"language": "en", "misunderstandings": misunderstandings},
-                "latest_message": weak,
-                "events": [{"event": "user", "text": weak["text"], "parse_data": weak, "input_channel": "rest"}],
-                "paused": False,
-                "latest_input_channel": "rest",
-                "active_loop": {},
-                "latest_action_name": "action_listen",
-            },
-        }
+        return kb_action_call(sender, weak, misunderstandings)
 
     async with http.post(url, json=call(0)) as response:
         first = await response.json()
@@ -234,6 +240,30 @@ async def test_low_confidence_twice_hands_over(stack: Stack, http: aiohttp.Clien
     assert any(e["event"] == "pause" for e in second["events"])
     escalation_id = second["responses"][0]["custom"]["handoff"]["id"]
     assert redis_client.zscore(f"{s.redis_prefix}:queue", escalation_id) is not None
+
+
+async def test_a_likely_but_uncertain_match_suggests_the_two_best_and_counts_as_a_miss(
+    stack: Stack, http: aiohttp.ClientSession
+) -> None:
+    thresholds = Thresholds.load(stack.settings.thresholds_file)
+    score = (thresholds.offer + thresholds.answer) / 2  # within the band
+    parse = {
+        "text": "can i pay with a voucher my sister gave me",
+        "intent": {"name": "ask_question", "confidence": 0.9},
+        "entities": [],
+        "kb": {"candidates": [{"article_id": "gift-cards", "score": score, "matched": "x"},
+                              {"article_id": "payment-methods", "score": score - 0.01, "matched": "y"}]},
+    }  # fmt: skip
+    url = f"http://{stack.settings.host}:{stack.settings.action_server_port}/webhook"
+    async with http.post(url, json=kb_action_call(new_sender(), parse, 0)) as response:
+        reply = await response.json()
+    suggestion = reply["responses"][0]
+    assert "not sure I understood" in suggestion["text"]
+    assert [b["payload"] for b in suggestion["buttons"]] == [
+        '/ask_question{"kb_article": "gift-cards"}', '/ask_question{"kb_article": "payment-methods"}'
+    ]  # fmt: skip
+    slots = [{k: e[k] for k in ("name", "value")} for e in reply["events"] if e["event"] == "slot"]
+    assert slots == [{"name": "misunderstandings", "value": 1.0}]
 
 
 async def test_conversation_survives_a_restart_of_the_rasa_server(stack: Stack, http: aiohttp.ClientSession) -> None:
