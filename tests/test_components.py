@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import collections
+
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -142,3 +144,25 @@ def test_intent_classifier_learns_from_the_embedding_and_comes_back_from_storage
         assert abs(sum(r["confidence"] for r in ranking) - 1.0) < 1e-6
     empty = Message(data={TEXT: ""})  # no text, no embedding: left alone instead of failing
     assert loaded.process([empty])[0].get("intent") is None
+
+    # the character n-grams came back too: the same confidences as before saving
+    probe = "can i talk to a human please"
+    before, after = trained.process([run(probe)])[0], loaded.process([run(probe)])[0]
+    assert loaded.lexical is not None and loaded.lexical.vocabulary_ == trained.lexical.vocabulary_
+    assert before.get("intent_ranking") == after.get("intent_ranking")
+    embedding_only = EmbeddingIntentClassifier.create({**config, "lexical_weight": 0}, storage, resource, context)
+    embedding_only.train(data)
+    assert embedding_only.lexical is None
+    assert embedding_only.process([run(probe)])[0].get("intent_ranking") != before.get("intent_ranking")
+
+
+def test_a_saved_intent_classifier_holding_an_unexpected_type_is_refused(tmp_path) -> None:
+    import skops.io as sio
+
+    storage = LocalModelStorage(tmp_path)
+    resource = Resource("intent_classifier")
+    with storage.write_to(resource) as model_dir:
+        sio.dump({"classifier": collections.OrderedDict(), "lexical": None}, model_dir / "intent_classifier.skops")
+    context = ExecutionContext(GraphSchema({}), "test")
+    with pytest.raises(sio.exceptions.UntrustedTypesFoundException, match="OrderedDict"):
+        EmbeddingIntentClassifier.load(EmbeddingIntentClassifier.get_default_config(), storage, resource, context)
