@@ -12,7 +12,7 @@ from rasa_sdk.executor import CollectingDispatcher
 from actions.handoff import redis, start_handoff
 from bot.kb.articles import ArticleLibrary
 from bot.kb.decision import Thresholds, decide
-from bot.kb.gaps import record_no_match
+from bot.kb.gaps import record_unanswered
 from bot.kb.live import shared_knowledge_base
 from bot.kb.render import LANGUAGE_NAMES, answer_text
 from bot.messages import message
@@ -131,9 +131,10 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
         dispatcher.utter_message(text=message(f"kb_{decision_kind}", language), buttons=buttons)
         if decision_kind == "choose":
             return []
+        await record_unanswered(redis(), SETTINGS.redis_prefix, tracker.sender_id, tracker.latest_message, "suggested")
         return [SlotSet("misunderstandings", float(tracker.get_slot("misunderstandings") or 0) + 1)]
 
-    await record_no_match(redis(), SETTINGS.redis_prefix, tracker.sender_id, tracker.latest_message)
+    await record_unanswered(redis(), SETTINGS.redis_prefix, tracker.sender_id, tracker.latest_message)
     misunderstandings = float(tracker.get_slot("misunderstandings") or 0) + 1
     if misunderstandings >= 2:
         return await start_handoff(dispatcher, tracker, "low_confidence")

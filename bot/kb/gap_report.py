@@ -129,7 +129,10 @@ def _counts(counter: Counter[str]) -> str:
 
 def format_report(report: GapReport, min_size: int = 2) -> str:
     if not report.records:
-        return "No questions recorded in this period: nothing went unanswered, escalated or rated unhelpful."
+        return (
+            "No questions recorded in this period: nothing went unanswered, only suggested, escalated"
+            " or rated unhelpful."
+        )
     first = dt.datetime.fromtimestamp(min(r.at for r in report.records)).strftime("%Y-%m-%d")
     last = dt.datetime.fromtimestamp(max(r.at for r in report.records)).strftime("%Y-%m-%d")
     lines = [

@@ -1,7 +1,8 @@
 """What customers asked that the knowledge base did not answer well, kept for the editors.
 
 A customer's question is recorded (redacted: bot/redaction.py) when
-- the bot found no article for it (`no_match`, actions/kb_answer.py);
+- the bot found no article for it (`no_match`, actions/kb_answer.py), or only likely ones it
+  offered as buttons instead of answering (`suggested`): a sample question an article lacks;
 - the conversation went to a person (`escalated`, actions/handoff.py): the customer's last
   questions before the handoff, each with the article the bot had answered it with, if any;
 - the customer rated the answer 👎 (`unhelpful`, `record_unhelpful`, from the feedback action).
@@ -29,7 +30,7 @@ from bot.redaction import redact
 
 log = logging.getLogger(__name__)
 
-Kind = Literal["no_match", "escalated", "unhelpful"]
+Kind = Literal["no_match", "suggested", "escalated", "unhelpful"]
 MAX_RECORDS = 100_000  # the stream keeps about this many of the latest records
 SEEN_SECONDS = 30 * 24 * 3600
 QUESTIONS_BEFORE_HANDOFF = 3
@@ -150,13 +151,16 @@ async def _safely(what: str, coroutine: Any) -> None:
         log.warning("could not record %s for the knowledge-base gaps report: %s", what, exc)
 
 
-async def record_no_match(redis: Redis, prefix: str, conversation_id: str, parse_data: dict[str, Any]) -> None:
-    """The bot found no article for the customer's message (`parse_data`: the tracker's latest message)."""
+async def record_unanswered(
+    redis: Redis, prefix: str, conversation_id: str, parse_data: dict[str, Any], kind: Kind = "no_match"
+) -> None:
+    """The bot found no article for the customer's message (`parse_data`: the tracker's latest message),
+    or (`suggested`) none good enough to answer with."""
     text = parse_data.get("text") or ""
     language = (parse_data.get("language") or {}).get("code") or ""
     if text and not text.startswith("/"):
         await _safely(
-            "a question without an answer", GapStore(redis, prefix).record("no_match", conversation_id, text, language)
+            "a question without an answer", GapStore(redis, prefix).record(kind, conversation_id, text, language)
         )
 
 
