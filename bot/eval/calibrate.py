@@ -38,7 +38,7 @@ from bot.embeddings.encoder import get_encoder
 from bot.eval import plots
 from bot.eval.run_info import run_info
 from bot.kb.decision import OUTRANKABLE_INTENTS, Thresholds
-from bot.kb.index import BODY_WEIGHT, Entries, KnowledgeIndex, load_or_build_entries
+from bot.kb.index import Entries, KnowledgeIndex, load_or_build_entries
 from bot.language import choose_language
 from bot.settings import Settings
 
@@ -213,8 +213,8 @@ def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], 
     small_talk, reaching = figures["small_talk_taken_for_question"], figures["questions_reaching_it"]
     right = figures["right_article_among_those"]
     text = f"""\
-# Knowledge-base decision thresholds on the retriever's score ({1 - BODY_WEIGHT:g} x the mean of the
-# cosines with an article's centroid and with its nearest title or question, + {BODY_WEIGHT:g} x
+# Knowledge-base decision thresholds on the retriever's score (0.7 x the mean of the
+# cosines with an article's centroid and with its nearest title or question, + 0.3 x
 # the cosine with its nearest body, after centring on the language mean; see bot/kb/index.py).
 # Written by `bot/assistant calibrate` (bot/eval/calibrate.py); do not tune by hand.
 # Computed {info['date']} at commit {info['commit']}{dirty}, embedding model {Path(info['embedding_model']).name}:
