@@ -6,8 +6,8 @@ from pathlib import Path
 from typing import Any
 
 from bot.eval.report_public import measured as _measured
+from bot.eval.report_public import points, public_target_rows
 from bot.eval.report_public import public_sections as _public_sections
-from bot.eval.report_public import public_target_rows
 from bot.settings import LANGUAGES
 
 TRIED = Path(__file__).with_name("tried.md")  # by hand: what was tried against each missed target
@@ -33,7 +33,7 @@ def _target(value: float | None, target: float) -> str:
         return "–"
     if value >= target:
         return f"met (≥ {target:g})"
-    return f"**missed by {100 * (target - value):.1f} points** (target {target:g})"
+    return f"**missed by {points(target - value)} points** (target {target:g})"
 
 
 def _heldout_rows(heldout: dict[str, Any]) -> list[str]:
