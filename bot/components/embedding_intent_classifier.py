@@ -28,6 +28,7 @@ Rasa's sparse features, if a featurizer made any, are ignored.
 
 from __future__ import annotations
 
+import contextlib
 from typing import Any
 
 import numpy as np
@@ -82,15 +83,11 @@ class EmbeddingIntentClassifier(LogisticRegressionClassifier):
         return scipy.sparse.hstack([scipy.sparse.csr_matrix(embeddings), weight * ngrams], format="csr")
 
     def train(self, training_data: TrainingData) -> Resource:
-        examples = [e for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
-        if not examples:  # nothing to learn (Rasa's skips training too): no intent is predicted
-            return self._resource
-        self.lexical = None
-        if self.config["lexical_weight"]:
-            self.lexical = lexical_vectorizer().fit([e.get(TEXT) for e in examples])
-        self.clf.fit(self._create_X(examples), [e.get(INTENT) for e in examples])
-        self.persist()
-        return self._resource
+        """Rasa's training (the same examples, fit, persist), with the n-grams of those examples' texts."""
+        texts = [e.get(TEXT) for e in training_data.intent_examples if e.get(INTENT) and e.get(TEXT)]
+        use_ngrams = bool(texts) and bool(self.config["lexical_weight"])
+        self.lexical = lexical_vectorizer().fit(texts) if use_ngrams else None
+        return super().train(training_data)
 
     def process(self, messages: list[Message]) -> list[Message]:
         """A message without text has no embedding, so nothing to classify (Rasa's would fail on it)."""
@@ -119,11 +116,12 @@ class EmbeddingIntentClassifier(LogisticRegressionClassifier):
         import skops.io as sio
 
         component = cls(config, execution_context.node_name, model_storage, resource)
-        try:
-            with model_storage.read_from(resource) as model_dir:
-                # skops refuses (UntrustedTypesFoundException) a file holding any other type
-                saved = sio.load(model_dir / f"{resource.name}.skops", trusted=TRUSTED_TYPES)
-        except ValueError:  # Rasa's storage has no such resource: trained on no examples
-            return component
+        with contextlib.ExitStack() as reading:
+            try:
+                model_dir = reading.enter_context(model_storage.read_from(resource))
+            except ValueError:  # Rasa's storage has no such resource: trained on no examples
+                return component
+            # skops refuses (UntrustedTypesFoundException) a file holding any other type
+            saved = sio.load(model_dir / f"{resource.name}.skops", trusted=TRUSTED_TYPES)
         component.clf, component.lexical = saved["classifier"], saved["lexical"]
         return component
