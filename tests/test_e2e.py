@@ -58,8 +58,9 @@ async def test_question_in_each_language_is_answered_with_the_right_article(
 async def test_short_question_is_answered_from_the_knowledge_base_whatever_the_intent(
     stack: Stack, http: aiohttp.ClientSession, question: str, article: str
 ) -> None:
-    """The intent classifier learns from nlu_data alone: DIET called both a goodbye, and ours is unsure about the
-    first ("forget me"?). A fallback and a small-talk intent both end in the close article's answer."""
+    """The intent classifier learns from nlu_data alone: DIET called both a goodbye, and the first shares
+    character n-grams with "forget me". Whatever the intent (a question, a fallback or small talk), the close
+    article answers."""
     sender = new_sender()
     messages = await say(http, stack, sender, question)
     assert messages[-1]["custom"]["kb_article"] == article, messages
