@@ -174,12 +174,14 @@ def listen_with_reuse_port() -> None:
 
 def run_rasa() -> int:
     install()
-    if "--enable-api" in sys.argv and "--auth-token" not in sys.argv:
+    if "--enable-api" in sys.argv and not _argument(("-t", "--auth-token"), ""):
         token = os.environ.get("RASA_TOKEN")
         if not token:
             print("error: RASA_TOKEN is not set; the Rasa HTTP API (--enable-api) needs a token", file=sys.stderr)
             return 2
-        sys.argv += ["--auth-token", token]
+        # One argument with "=": a generated token may begin with "-" (1 in 64), which argparse
+        # would take for an option and refuse ("expected one argument", exit 2).
+        sys.argv.append(f"--auth-token={token}")
     from rasa.__main__ import main as rasa_main
 
     try:

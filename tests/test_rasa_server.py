@@ -176,6 +176,21 @@ def test_the_api_needs_a_token() -> None:
     assert done.returncode == 2 and "RASA_TOKEN is not set" in done.stderr
 
 
+@pytest.mark.parametrize("token", ["-Lq3x_token", "plain-token", "--auth-token"])
+def test_a_token_beginning_with_a_dash_reaches_rasa_as_the_token(
+    installed: None, monkeypatch: pytest.MonkeyPatch, token: str
+) -> None:
+    """Generated tokens (secrets.token_urlsafe) begin with "-" once in 64: Rasa's parser must take them whole."""
+    from rasa.__main__ import create_argument_parser
+
+    seen: list[Any] = []
+    monkeypatch.setattr(sys, "argv", ["bot.rasa_server", "run", "--enable-api", "--port", "5005"])
+    monkeypatch.setenv("RASA_TOKEN", token)
+    monkeypatch.setattr("rasa.__main__.main", lambda: seen.append(create_argument_parser().parse_args(sys.argv[1:])))
+    assert rasa_server.run_rasa() == 0
+    assert seen[0].auth_token == token and seen[0].port == 5005
+
+
 @pytest.mark.parametrize(
     ("argv", "port"),
     [
