@@ -74,18 +74,6 @@ async def agent_token(http: aiohttp.ClientSession, base: str, settings: Settings
         return (await r.json())["token"]
 
 
-def commit() -> str:
-    out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
-    return out or "unknown"
-
-
-def uncommitted_changes() -> bool | None:
-    result = subprocess.run(
-        ["git", "status", "--porcelain", "--untracked-files=no"], capture_output=True, text=True, check=False
-    )
-    return bool(result.stdout.strip()) if result.returncode == 0 else None
-
-
 def cpu_count() -> str:
     return subprocess.run(["nproc"], capture_output=True, text=True).stdout.strip()
 

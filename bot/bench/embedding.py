@@ -30,17 +30,10 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
-from bot.bench.common import (
-    commit,
-    cpu_count,
-    load_average,
-    percentiles,
-    python_loop_ms,
-    uncommitted_changes,
-    utc_now,
-)
+from bot.bench.common import load_average, percentiles, python_loop_ms, utc_now
 from bot.bench.load import CLK_TCK, machine_ticks, rss_kb
-from bot.settings import EMBEDDING_BACKENDS, LANGUAGES, Settings
+from bot.eval.run_info import commit, machine, uncommitted_changes
+from bot.settings import EMBEDDING_BACKENDS, LANGUAGES, PROJECT_DIR, Settings
 
 TARGET_P50_MS = 15.0
 # A backend may lose at most one point of Recall@1 on the whole held-out set against torch
@@ -178,10 +171,10 @@ def run(settings: Settings, args: argparse.Namespace) -> dict[str, Any]:
                 f"    p50 {results[-1]['latency_ms']['p50']} ms, load {results[-1]['load_average_after']}", flush=True
             )
     return {
-        "commit": commit(),
-        "uncommitted_changes": uncommitted_changes(),
+        "commit": commit(PROJECT_DIR),
+        "uncommitted_changes": uncommitted_changes(PROJECT_DIR),
         "date": utc_now(),
-        "machine": f"{cpu_count()} CPU cores",
+        "machine": machine(),
         "python_loop_ms": loop_ms,
         "load_average_before": load_before,
         "load_average_after": load_average(),

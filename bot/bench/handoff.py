@@ -23,8 +23,9 @@ import aiohttp
 import socketio
 from tqdm import tqdm
 
-from bot.bench.common import agent_token, bench_settings, cleanup, commit, cpu_count, percentiles
-from bot.settings import Settings
+from bot.bench.common import agent_token, bench_settings, cleanup, percentiles
+from bot.eval.run_info import commit, machine
+from bot.settings import PROJECT_DIR, Settings
 from bot.stack import Stack, ensure_trained, process_env
 
 TARGET_MS = 250.0
@@ -135,9 +136,9 @@ def main(argv: list[str]) -> int:
     results.update(
         rounds=args.rounds,
         replies=args.replies,
-        commit=commit(),
+        commit=commit(PROJECT_DIR),
         when=time.strftime("%Y-%m-%d %H:%M UTC", time.gmtime()),
-        machine=f"{cpu_count()} CPU cores",
+        machine=machine(),
     )
     report(results, args.out)
     return 0

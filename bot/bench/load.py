@@ -55,16 +55,15 @@ from bot.bench.common import (
     agent_token,
     bench_settings,
     cleanup,
-    commit,
     cpu_count,
     load_average,
     percentiles,
     python_loop_ms,
-    uncommitted_changes,
     utc_now,
 )
+from bot.eval.run_info import commit, processor, uncommitted_changes
 from bot.kb.articles import load_articles
-from bot.settings import LANGUAGES, Settings
+from bot.settings import LANGUAGES, PROJECT_DIR, Settings
 from bot.stack import Stack, ensure_trained, process_env
 
 KINDS = ("kb_answer", "small_talk", "handoff_request", "agent_reply")
@@ -1011,7 +1010,8 @@ def header_section(results: dict[str, Any]) -> list[str]:
     return [
         "# Load benchmark",
         "",
-        f"`{run['command']}` at commit {run['commit']}{dirty}, {run['date']}, on {run['machine']['cpus']} CPU cores "
+        f"`{run['command']}` at commit {run['commit']}{dirty}, {run['date']}, on {run['machine']['cpus']} CPU cores"
+        f"{', ' + run['machine']['processor'] if run['machine'].get('processor') else ''} "
         f"(load average before: {before}; machine busy during the run: {results['machine_cpu_busy_pct']['mean']}% "
         "of all cores on average, this load generator included). "
         f"Machine speed: `sum(range(10**6))` takes {run['machine'].get('python_loop_ms', '?')} ms "
@@ -1271,11 +1271,12 @@ def main(argv: list[str]) -> int:
     results["cold_start"] = cold
     results["run"] = {
         "command": "bot/assistant bench load " + " ".join(argv),
-        "commit": commit(),
-        "uncommitted_changes": uncommitted_changes(),
+        "commit": commit(PROJECT_DIR),
+        "uncommitted_changes": uncommitted_changes(PROJECT_DIR),
         "date": utc_now(),
         "machine": {
             "cpus": cpu_count(),
+            "processor": processor(),
             "python_loop_ms": loop_ms,
             "load_average_before": load_before,
             "load_average_after": load_average(),

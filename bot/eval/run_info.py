@@ -23,6 +23,21 @@ def _git(project_dir: Path, *args: str) -> str:
     return result.stdout.strip()
 
 
+# What the eval and the benches write: a run's own reports are not a change to the code.
+GENERATED = ("docs/eval", "docs/bench")
+
+
+def commit(project_dir: Path) -> str:
+    return _git(project_dir, "rev-parse", "--short", "HEAD")
+
+
+def uncommitted_changes(project_dir: Path) -> bool | None:
+    """Whether tracked files differ from the commit, apart from the runs' own reports (None: not a git checkout)."""
+    excluded = [f":!{path}" for path in GENERATED]
+    changed = _git(project_dir, "status", "--porcelain", "--untracked-files=no", "--", *excluded)
+    return bool(changed) if changed != "unknown" else None
+
+
 def fallback_threshold(config_file: Path) -> float:
     """The FallbackClassifier's intent confidence threshold in config.yml."""
     pipeline = (yaml.safe_load(config_file.read_text(encoding="utf-8")) or {}).get("pipeline") or []
@@ -49,17 +64,20 @@ def processor() -> str:
     return f"{fields.get('model name', 'unknown processor')} ({', '.join(f for f in CPU_FEATURES if f in flags)})"
 
 
+def machine() -> str:
+    """Architecture, CPU count and processor: int8 figures and speed both depend on them."""
+    return f"{platform.machine()}, {os.cpu_count()} CPUs, {processor()}"
+
+
 def run_info(
     settings: Settings, model_path: Path | None, embedding_model: str, heldout_file: Path
 ) -> dict[str, object]:
     # As written (calibrate records the file it is about to replace, which may lack a newer key).
     thresholds = yaml.safe_load(settings.thresholds_file.read_text(encoding="utf-8")) or {}
-    # docs/eval holds what the runs write (a run with --only keeps the others' files): not a change to the code
-    changed = _git(settings.project_dir, "status", "--porcelain", "--untracked-files=no", "--", ":!docs/eval")
     return {
         "date": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds"),
-        "commit": _git(settings.project_dir, "rev-parse", "--short", "HEAD"),
-        "uncommitted_changes": bool(changed) if changed != "unknown" else None,
+        "commit": commit(settings.project_dir),
+        "uncommitted_changes": uncommitted_changes(settings.project_dir),
         "rasa_model": model_path.name if model_path else None,
         "embedding_model": embedding_model,
         "embedding_backend": settings.embedding_backend,
@@ -67,6 +85,5 @@ def run_info(
         "fallback_threshold": fallback_threshold(settings.project_dir / "config.yml"),
         "heldout_sha256": hashlib.sha256(heldout_file.read_bytes()).hexdigest()[:16],
         "python": platform.python_version(),
-        "machine": f"{platform.machine()}, {os.cpu_count()} CPUs, {processor()}",
+        "machine": machine(),
     }
-
