@@ -286,3 +286,23 @@ def test_a_cached_eval_model_is_not_reused_with_another_backend() -> None:
             for backend in ("onnx-int8", "onnx", "torch")}  # fmt: skip
     assert len(set(keys.values())) == 3  # the classifier is trained on the vectors it is served with
     assert model_key(settings, config, examples) == model_key(settings, config, list(examples))
+
+
+def test_the_eval_prints_rasas_warnings_but_not_a_debug_line_per_parse() -> None:
+    """In its own process: the eval configures logging for the whole process."""
+    import subprocess
+    import sys
+
+    script = (
+        "import structlog\n"
+        "from bot.eval.command import quiet_rasa_logs\n"
+        "quiet_rasa_logs()\n"
+        "log = structlog.get_logger('rasa.core.processor')\n"
+        "log.debug('processor.message.parse', parse_data_text='my order BC-1234567')\n"
+        "log.warning('model.outdated')\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", script], cwd=PROJECT_DIR, capture_output=True, text=True, timeout=120, check=True
+    )
+    assert "model.outdated" in done.stdout
+    assert "processor.message.parse" not in done.stdout + done.stderr

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import time
 from pathlib import Path
 
@@ -131,6 +132,14 @@ def _run_set(name: str, settings: Settings, model_path: Path, data: Path, out: P
     return public_retrieval.xquad(data, encoder, settings.cache_dir)
 
 
+def quiet_rasa_logs() -> None:
+    """Warnings and errors only. Unconfigured, Rasa's structured log prints every parse at debug
+    level (a line per message, with its text) to stdout, through the progress bars."""
+    from rasa.utils.log_utils import configure_structlog
+
+    configure_structlog(logging.WARNING)
+
+
 def main(settings: Settings, model_path: Path, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="bot/assistant eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -148,6 +157,7 @@ def main(settings: Settings, model_path: Path, argv: list[str]) -> int:
     missing = [PUBLIC_DATA[n] for n in sets if n in PUBLIC_DATA and not (args.data / PUBLIC_DATA[n]).is_dir()]
     if missing:
         parser.error(f"{args.data} has no {', '.join(missing)}; give the public sets' folder with --data")
+    quiet_rasa_logs()
     args.out.mkdir(parents=True, exist_ok=True)
     results_file = args.out / "results.json"
     location = model_location(settings)
