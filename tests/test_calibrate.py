@@ -8,7 +8,15 @@ import numpy as np
 import pytest
 
 from bot.eval import calibrate
-from bot.eval.calibrate import Outcomes, Searched, best_thresholds, cross_validated, translation_groups
+from bot.eval.calibrate import (
+    UTILITY_TOLERANCE,
+    Outcomes,
+    Searched,
+    best_thresholds,
+    cross_validated,
+    first_near_best,
+    translation_groups,
+)
 from bot.kb.decision import Thresholds, decide
 from bot.kb.index import Candidate
 
@@ -46,6 +54,13 @@ def test_a_band_below_answer_is_chosen_only_when_its_suggestions_are_mostly_righ
     mostly_wrong = [searched("in_scope", [0.3, 0.05], right) for right in ["a"] * 3 + ["x"] * 7]
     chosen, _ = best_thresholds(Outcomes(confident + out_of_scope + mostly_wrong * 3))
     assert chosen.answer > 0.3 and chosen.offer > 0.3  # neither answered nor suggested: asked to rephrase
+
+
+def test_near_ties_go_to_the_first_candidate() -> None:
+    # Candidates come smallest margin / fewest offers first: a gain within the tolerance does not buy a choice.
+    assert first_near_best([0.3, 0.3887, 0.3888, 0.38]) == 1
+    assert first_near_best([0.3887 - 2 * UTILITY_TOLERANCE, 0.3888]) == 1
+    assert first_near_best([0.5, 0.5]) == 0
 
 
 def test_a_question_and_its_translations_form_one_group() -> None:

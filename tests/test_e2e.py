@@ -36,6 +36,8 @@ def new_sender() -> str:
         ("pl", "Jak mogę zwrócić zamówiony produkt?", "returns-how-to"),
         ("ro", "Ce metode de plată acceptați?", "payment-methods"),
         ("ru", "Как отследить мой заказ?", "order-status-tracking"),
+        ("pl", "zapomnialem hasla do konta", "password-reset"),  # typed without diacritics
+        ("ro", "ce metode de plata acceptati", "payment-methods"),
     ],
 )
 async def test_question_in_each_language_is_answered_with_the_right_article(

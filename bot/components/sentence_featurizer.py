@@ -2,7 +2,8 @@
 
 The same vector serves intent classification and knowledge-base search
 (KnowledgeBaseRetriever reads it back from the message's features), so each
-customer message is encoded once.
+customer message is encoded once. A Polish or Romanian message is embedded with the
+diacritics its writer left out put back (bot/diacritics.py); LanguageDetector runs first.
 """
 
 from __future__ import annotations
@@ -19,6 +20,8 @@ from rasa.shared.nlu.constants import TEXT
 from rasa.shared.nlu.training_data.message import Message
 from rasa.shared.nlu.training_data.training_data import TrainingData
 
+from bot.components.language_detector import LANGUAGE
+from bot.diacritics import restore_diacritics
 from bot.embeddings.encoder import Encoder, get_encoder
 from bot.settings import Settings
 
@@ -37,11 +40,12 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
 
     @classmethod
     def fingerprint_addon(cls, config: dict[str, Any]) -> str | None:
-        """The model and backend: without them Rasa's training cache would take this node's
-        output for unchanged and restore an intent model trained on another backend's vectors."""
+        """The model, backend and diacritics restoration: without them Rasa's training cache would take
+        this node's output for unchanged and restore an intent model trained on other vectors."""
+        from bot.diacritics import identity
         from bot.embeddings.encoder import backend_for
 
-        return backend_for(Settings.from_env()).key
+        return f"{backend_for(Settings.from_env()).key}-{identity()}"
 
     def __init__(self, config: dict[str, Any], name: str, encoder: Encoder) -> None:
         super().__init__(name, config)
@@ -61,7 +65,7 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
         with_text = [m for m in messages if m.get(TEXT)]
         if not with_text:
             return
-        vectors = self.encoder.encode([m.get(TEXT) for m in with_text])
+        vectors = self.encoder.encode([restore_diacritics(m.get(TEXT), _language(m)) for m in with_text])
         for message, vector in zip(with_text, vectors, strict=True):
             self.add_features_to_message(None, np.expand_dims(vector, 0), TEXT, message)
 
@@ -72,3 +76,8 @@ class SentenceEmbeddingFeaturizer(DenseFeaturizer, GraphComponent):
     def process(self, messages: list[Message]) -> list[Message]:
         self._featurize(messages)
         return messages
+
+
+def _language(message: Message) -> str | None:
+    language = message.get(LANGUAGE)
+    return language.get("code") if isinstance(language, dict) else None

@@ -28,7 +28,7 @@ from bot.eval.report import write_report
 from bot.eval.run_info import fallback_threshold, run_info
 from bot.kb.articles import ArticleLibrary, load_articles
 from bot.kb.decision import Thresholds
-from bot.kb.index import load_or_build_entries
+from bot.kb.index import as_embedded, load_or_build_entries
 from bot.settings import LANGUAGES, Settings
 
 
@@ -48,7 +48,9 @@ def evaluate_heldout(settings: Settings, model_path: Path, out_dir: Path) -> dic
     encoder = get_encoder(settings)
     entries = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
     articles = [p for p in pairs if p[0].kind == "article"]
-    removed = heldout_eval.own_language_removed(articles, encoder.encode([m.text for m, _ in articles]), entries)
+    asked, languages_seen = [m.text for m, _ in articles], [reply.language for _, reply in articles]
+    asked_vectors = encoder.encode(as_embedded(asked, languages_seen, [False] * len(asked)))  # as the bot embeds them
+    removed = heldout_eval.own_language_removed(articles, asked_vectors, entries)
     removed_of = {id(m): ranked for (m, _), ranked in zip(articles, removed, strict=True)}
 
     def summary(group: list[heldout_eval.Pair]) -> dict[str, object]:

@@ -6,7 +6,9 @@
   its mean for centring, and only the target language's paragraphs are ranked.
 
 The FAQ answers and the paragraphs are embedded as passages (Encoder.encode_passages), the
-questions as queries: e5 is trained that way for question-to-passage search.
+questions as queries: e5 is trained that way for question-to-passage search. Questions are
+embedded as the bot embeds a customer's message, Polish and Romanian ones with their missing
+diacritics put back (bot/diacritics.py).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ from pathlib import Path
 import numpy as np
 from tqdm import tqdm
 
+from bot.diacritics import restore_diacritics
 from bot.embeddings.encoder import Encoder
 from bot.eval.metrics import mean, ndcg_at_k, recall_at_k, reciprocal_rank
 from bot.kb.index import KnowledgeIndex
@@ -68,7 +71,8 @@ def allegro_faq(data_dir: Path, encoder: Encoder, cache_dir: Path, k: int = 10) 
         [p["text"] for p in passages],
     )
     asked = [q for q in questions if str(q["id"]) in gains]
-    query_vectors = cached_vectors(encoder, [q["text"] for q in asked], cache_dir, "allegro-questions")
+    asked_texts = [restore_diacritics(q["text"], "pl") for q in asked]
+    query_vectors = cached_vectors(encoder, asked_texts, cache_dir, "allegro-questions")
     ndcg, recall, rr = [], [], []
     for question, vector in zip(asked, query_vectors, strict=True):
         ranked = [index.ids[i] for i in np.argsort(-index.scores(vector, "pl"))[:k]]
@@ -108,9 +112,8 @@ def xquad(data_dir: Path, encoder: Encoder, cache_dir: Path) -> dict[str, object
                  for language in XQUAD_LANGUAGES}  # fmt: skip
     pairs: dict[str, float | None] = {}
     for source in XQUAD_LANGUAGES:
-        query_vectors = cached_vectors(
-            encoder, [q for q, _ in questions[source]], cache_dir, f"xquad-{source}-questions"
-        )
+        asked = [restore_diacritics(q, source) for q, _ in questions[source]]
+        query_vectors = cached_vectors(encoder, asked, cache_dir, f"xquad-{source}-questions")
         for target in XQUAD_LANGUAGES:
             hits = []
             for (_, number), vector in zip(questions[source], query_vectors, strict=True):

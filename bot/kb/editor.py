@@ -157,12 +157,12 @@ def check_articles(articles: list[Article], folders: set[str]) -> list[Issue]:
 
 
 def check_conflicts(
-    index: KnowledgeIndex, articles: list[Article], embed: Callable[[list[str]], object]
+    index: KnowledgeIndex, articles: list[Article], embed: Callable[[list[str], list[str]], object]
 ) -> list[Issue]:
     """Sample questions whose best search result is another article (the bot would answer them with it)."""
     issues = []
     questions = [(article, q) for article in articles for q in article.questions]
-    vectors = embed([q for _, q in questions])
+    vectors = embed([q for _, q in questions], [article.language for article, _ in questions])
     for (article, question), vector in zip(questions, vectors, strict=True):
         found = index.search(vector, article.language, k=len(index.ids))
         if found[0].article_id == article.id:
@@ -223,7 +223,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.embeddings.encoder import get_encoder
     from bot.kb.articles import load_articles
-    from bot.kb.index import embed_texts, index_cache_path, known_vectors, missing, save_index_file
+    from bot.kb.index import as_embedded, embed_texts, index_cache_path, known_vectors, missing, save_index_file
 
     try:
         articles = load_articles(settings.articles_dir)
@@ -233,12 +233,13 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
     started = time.monotonic()
     encoder = get_encoder(settings)
     ids, languages, texts, passages = KnowledgeIndex.entries(articles)
+    embedded = as_embedded(texts, languages, passages)
     known = {} if args.full else known_vectors(settings.cache_dir, encoder)
-    todo = len(missing(texts, passages, known))
+    todo = len(missing(embedded, passages, known))
     with tqdm(total=todo, unit="text", desc="embedding", disable=None) as bar:
-        vectors = embed_texts(texts, passages, encoder, known, bar.update)
+        vectors = embed_texts(embedded, passages, encoder, known, bar.update)
     path = index_cache_path(settings.cache_dir, settings.articles_dir, encoder)
-    save_index_file(path, vectors, texts, passages)
+    save_index_file(path, vectors, embedded, passages)
     KnowledgeIndex(vectors, ids, languages, texts, passages)  # the same checks the assistant makes when loading it
     print(
         f"index: {len(texts)} entries from {len(articles)} article files ({todo} embedded, {len(texts) - todo} reused) "
@@ -309,6 +310,7 @@ def cmd_stale(settings: Settings, args: argparse.Namespace) -> int:
 
 
 def cmd_try(settings: Settings, args: argparse.Namespace) -> int:
+    from bot.diacritics import restore_diacritics
     from bot.embeddings.encoder import get_encoder
     from bot.kb.live import LiveKnowledgeBase
     from bot.kb.render import LANGUAGE_NAMES
@@ -321,7 +323,8 @@ def cmd_try(settings: Settings, args: argparse.Namespace) -> int:
     detection = choose_language(args.question, args.language, None)
     language = detection.language
     how = "detected" if detection.reliable else ("the conversation's" if args.language else "best guess, too short")
-    candidates = knowledge.index.search(encoder.encode([args.question])[0], language, args.k)
+    query = encoder.encode([restore_diacritics(args.question, language)])[0]  # as the Rasa pipeline embeds it
+    candidates = knowledge.index.search(query, language, args.k)
     thresholds = Thresholds.load(settings.thresholds_file)
     library = knowledge.library
     print(f"language: {language} ({how})\n")

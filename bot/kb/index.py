@@ -33,6 +33,7 @@ from pathlib import Path
 
 import numpy as np
 
+from bot.diacritics import restore_diacritics
 from bot.embeddings.encoder import Encoder
 from bot.kb.articles import Article, article_files, content_hash, load_articles
 
@@ -143,6 +144,13 @@ class KnowledgeIndex:
         return found
 
 
+def as_embedded(texts: list[str], languages: list[str], passages: list[bool]) -> list[str]:
+    """What is embedded for each entry: a title or question as a customer's message would be
+    (diacritics put back, bot/diacritics.py), a body as written. Index files store these texts."""
+    return [text if is_body else restore_diacritics(text, language)
+            for text, language, is_body in zip(texts, languages, passages, strict=True)]  # fmt: skip
+
+
 def index_cache_path(cache_dir: Path, articles_dir: Path, encoder: Encoder) -> Path:
     key = content_hash(article_files(articles_dir), articles_dir)
     return cache_dir / "kb-index" / f"{encoder.key}-{key}.npz"
@@ -219,13 +227,14 @@ def load_or_build_entries(articles_dir: Path, encoder: Encoder, cache_dir: Path)
     """The raw vectors, article ids, languages, texts and passage flags of every index entry (cached on disk)."""
     articles = load_articles(articles_dir)
     ids, languages, texts, passages = KnowledgeIndex.entries(articles)
+    embedded = as_embedded(texts, languages, passages)
     path = index_cache_path(cache_dir, articles_dir, encoder)
     if path.exists():
         cached = np.load(path, allow_pickle=False)
-        if list(cached["texts"]) == texts and "passages" in cached.files and list(cached["passages"]) == passages:
+        if list(cached["texts"]) == embedded and "passages" in cached.files and list(cached["passages"]) == passages:
             return cached["vectors"], ids, languages, texts, passages
-    vectors = embed_texts(texts, passages, encoder, known_vectors(cache_dir, encoder))
-    save_index_file(path, vectors, texts, passages)
+    vectors = embed_texts(embedded, passages, encoder, known_vectors(cache_dir, encoder))
+    save_index_file(path, vectors, embedded, passages)
     return vectors, ids, languages, texts, passages
 
 

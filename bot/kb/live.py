@@ -33,6 +33,7 @@ from bot.kb.articles import Article, ArticleError, ArticleLibrary, article_files
 from bot.kb.index import (
     KnowledgeIndex,
     Known,
+    as_embedded,
     embed_texts,
     index_cache_path,
     known_vectors,
@@ -114,17 +115,18 @@ class LiveKnowledgeBase:
             raise RuntimeError("this knowledge base was loaded without an encoder, so it has no index")
         return index
 
-    def embed(self, texts: list[str]) -> np.ndarray:
-        """Raw vectors for texts, reusing those of the index (its titles and sample questions)."""
+    def embed(self, texts: list[str], languages: list[str]) -> np.ndarray:
+        """Raw vectors for customers' texts, reusing those of the index (its titles and sample questions)."""
         if self.encoder is None:
             raise RuntimeError("this knowledge base was loaded without an encoder")
+        queries = [False] * len(texts)
         with self._lock:
-            return embed_texts(texts, [False] * len(texts), self.encoder, dict(self._vectors))
+            return embed_texts(as_embedded(texts, languages, queries), queries, self.encoder, dict(self._vectors))
 
     def centred(self, texts: list[str], languages: list[str]) -> np.ndarray:
         """Vectors centred on each text's language mean and normalised, as the index compares them."""
         index = self.index
-        vectors = self.embed(texts)
+        vectors = self.embed(texts, languages)
         return np.stack([index.centred(v, lang or None) for v, lang in zip(vectors, languages, strict=True)])
 
     def errors(self) -> dict[Path, str]:
@@ -187,14 +189,15 @@ class LiveKnowledgeBase:
         index = None
         if self.encoder is not None:
             ids, languages, texts, passages = KnowledgeIndex.entries(list(articles))
-            new = len(missing(texts, passages, self._vectors))
-            vectors = embed_texts(texts, passages, self.encoder, self._vectors)
+            embedded = as_embedded(texts, languages, passages)
+            new = len(missing(embedded, passages, self._vectors))
+            vectors = embed_texts(embedded, passages, self.encoder, self._vectors)
             # Forget what no article says any more.
-            self._vectors = {key: self._vectors[key] for key in zip(texts, passages, strict=True)}
+            self._vectors = {key: self._vectors[key] for key in zip(embedded, passages, strict=True)}
             index = KnowledgeIndex(vectors, ids, languages, texts, passages)
             if new and self.cache_dir and not self.errors():  # a restart then starts from this version
                 path = index_cache_path(self.cache_dir, self.articles_dir, self.encoder)
-                save_index_file(path, vectors, texts, passages)
+                save_index_file(path, vectors, embedded, passages)
             log.info("knowledge base: %d article files, %d index entries (%d embedded)", len(articles), len(texts), new)
         self._snapshot = Snapshot(articles, ArticleLibrary(list(articles)), index, self.clock())
         return True
