@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import collections
 
+import numpy as np
 import pytest
 from rasa.engine.graph import ExecutionContext, GraphSchema
 from rasa.engine.storage.local_model_storage import LocalModelStorage
@@ -71,6 +72,16 @@ def test_message_gets_language_tokens_features_and_candidates(pipeline) -> None:
     _, sentence = message.get_dense_features(TEXT, [FEATURIZER_ALIAS])
     assert sentence.features.shape == (1, 384)
     assert message.get("kb")["candidates"][0]["article_id"] == "returns-how-to"
+
+
+def test_a_message_typed_without_diacritics_is_embedded_with_them(pipeline) -> None:
+    run, encoder = pipeline
+    message = run("czy mozna placic przy odbiorze gotowka")
+    _, sentence = message.get_dense_features(TEXT, [FEATURIZER_ALIAS])
+    restored = encoder.encoder.encode(["czy można płacić przy odbiorze gotówką"])[0]
+    assert np.allclose(sentence.features[0], restored, atol=1e-5)
+    assert message.get(TEXT) == "czy mozna placic przy odbiorze gotowka"  # the text itself stays as written
+    assert message.get("kb")["candidates"][0]["article_id"] == "cash-on-delivery"
 
 
 def test_short_message_takes_the_language_from_the_tracker(pipeline) -> None:
