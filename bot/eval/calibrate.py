@@ -34,7 +34,7 @@ import numpy as np
 import yaml
 from tqdm import tqdm
 
-from bot.embeddings.encoder import get_encoder
+from bot.embeddings.encoder import Encoder, get_encoder
 from bot.eval import plots
 from bot.eval.run_info import run_info
 from bot.kb.decision import OUTRANKABLE_INTENTS, Thresholds
@@ -80,10 +80,16 @@ def intent_examples(nlu_dir: Path, intents: tuple[str, ...]) -> list[str]:
     return texts
 
 
-def best_scores(texts: list[str], vectors: np.ndarray, index: KnowledgeIndex) -> np.ndarray:
-    """The best article's score for each text, searched in its detected language."""
-    return np.array([index.search(vector, choose_language(text, None).language, k=1)[0].score
-                     for text, vector in zip(texts, vectors, strict=True)])  # fmt: skip
+def as_asked(texts: list[str], encoder: Encoder) -> tuple[list[str], np.ndarray]:
+    """Each text's detected language, and its vector as the bot embeds a customer's message."""
+    languages = [choose_language(text, None).language for text in texts]
+    return languages, encoder.encode(as_embedded(texts, languages, [False] * len(texts)))
+
+
+def best_scores(languages: list[str], vectors: np.ndarray, index: KnowledgeIndex) -> np.ndarray:
+    """The best article's score for each text, searched in its language."""
+    return np.array([index.search(vector, language, k=1)[0].score
+                     for language, vector in zip(languages, vectors, strict=True)])  # fmt: skip
 
 
 def outrank_threshold(small_talk: np.ndarray, answer: float) -> float:
@@ -276,8 +282,7 @@ def main(settings: Settings, argv: list[str]) -> int:
     nlu_dir = settings.project_dir / "nlu_data" / "nlu"
     oos_texts = intent_examples(nlu_dir, ("out_of_scope",))
     out_of_scope = []
-    oos_languages = [choose_language(text, None).language for text in oos_texts]
-    oos_vectors = encoder.encode(as_embedded(oos_texts, oos_languages, [False] * len(oos_texts)))
+    oos_languages, oos_vectors = as_asked(oos_texts, encoder)
     for vector, language in zip(oos_vectors, oos_languages, strict=True):
         candidates = [c.as_dict() for c in full_index.search(vector, language, k=2)]
         out_of_scope.append(Searched("out_of_scope", candidates, frozenset()))
@@ -287,9 +292,7 @@ def main(settings: Settings, argv: list[str]) -> int:
     outcomes = Outcomes(searched)
     best, best_utility = best_thresholds(outcomes)
     small_talk = intent_examples(nlu_dir, OUTRANKABLE_INTENTS)
-    small_talk_languages = [choose_language(text, None).language for text in small_talk]
-    small_talk_vectors = encoder.encode(as_embedded(small_talk, small_talk_languages, [False] * len(small_talk)))
-    small_talk_scores = best_scores(small_talk, small_talk_vectors, full_index)
+    small_talk_scores = best_scores(*as_asked(small_talk, encoder), full_index)
     best = dataclasses.replace(best, outranks_intent=outrank_threshold(small_talk_scores, best.answer))
     figures = outcomes.rates(best) | outrank_rates(searched, small_talk_scores, best.outranks_intent)
     curve: dict[str, list[float]] = {"answer_threshold": [], "mean_utility": []}
