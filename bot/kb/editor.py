@@ -223,7 +223,7 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
 
     from bot.embeddings.encoder import get_encoder
     from bot.kb.articles import load_articles
-    from bot.kb.index import as_embedded, embed_texts, index_cache_path, known_vectors, missing, save_index_file
+    from bot.kb.index import IndexEntries, index_cache_path, known_vectors
 
     try:
         articles = load_articles(settings.articles_dir)
@@ -232,17 +232,17 @@ def cmd_index(settings: Settings, args: argparse.Namespace) -> int:
         return 1
     started = time.monotonic()
     encoder = get_encoder(settings)
-    ids, languages, texts, passages = KnowledgeIndex.entries(articles)
-    embedded = as_embedded(texts, languages, passages)
+    entries = IndexEntries.of(articles)
     known = {} if args.full else known_vectors(settings.cache_dir, encoder)
-    todo = len(missing(embedded, passages, known))
+    todo = entries.missing(known)
     with tqdm(total=todo, unit="text", desc="embedding", disable=None) as bar:
-        vectors = embed_texts(embedded, passages, encoder, known, bar.update)
+        vectors = entries.vectors(encoder, known, bar.update)
     path = index_cache_path(settings.cache_dir, settings.articles_dir, encoder)
-    save_index_file(path, vectors, embedded, passages)
-    KnowledgeIndex(vectors, ids, languages, texts, passages)  # the same checks the assistant makes when loading it
+    entries.save(path, vectors)
+    entries.index(vectors)  # the same checks the assistant makes when loading it
     print(
-        f"index: {len(texts)} entries from {len(articles)} article files ({todo} embedded, {len(texts) - todo} reused) "
+        f"index: {len(entries.ids)} entries from {len(articles)} article files "
+        f"({todo} embedded, {len(entries.ids) - todo} reused) "
         f"in {time.monotonic() - started:.1f} s -> {path}"
     )
     return 0

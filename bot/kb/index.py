@@ -198,16 +198,57 @@ def embed_texts(
     return np.stack([known[key] for key in zip(texts, passages, strict=True)]).astype(np.float32)
 
 
-def save_index_file(path: Path, vectors: np.ndarray, texts: list[str], passages: list[bool]) -> None:
-    """Write atomically (a reader never sees a half-written index) and keep the newest few of this model's files."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
-    with open(tmp, "wb") as out:
-        np.savez(out, vectors=vectors, texts=np.asarray(texts), passages=np.asarray(passages, dtype=bool))
-    os.replace(tmp, path)
-    model_key = path.name.split("-", 1)[0]
-    for older in _newest_first(path.parent.glob(f"{model_key}-*.npz"))[KEEP_INDEX_FILES:]:
-        older.unlink(missing_ok=True)
+@dataclass(frozen=True)
+class IndexEntries:
+    """An index's rows for a set of articles, and how each is embedded: the one recipe that the
+    assistant, `kb index` and the live knowledge base all build from."""
+
+    ids: list[str]
+    languages: list[str]
+    texts: list[str]  # as the editors wrote them (what search shows)
+    passages: list[bool]  # a body, embedded as a passage
+    embedded: list[str]  # what is embedded for each row (`as_embedded`); index files store these
+
+    @classmethod
+    def of(cls, articles: list[Article]) -> IndexEntries:
+        ids, languages, texts, passages = KnowledgeIndex.entries(articles)
+        return cls(ids, languages, texts, passages, as_embedded(texts, languages, passages))
+
+    @property
+    def keys(self) -> list[tuple[str, bool]]:
+        """Each row's key in a `Known` map of vectors."""
+        return list(zip(self.embedded, self.passages, strict=True))
+
+    def missing(self, known: Known) -> int:
+        """How many texts `vectors` would embed (those `known` lacks)."""
+        return len(missing(self.embedded, self.passages, known))
+
+    def vectors(self, encoder: Encoder, known: Known, progress: Callable[[int], object] | None = None) -> np.ndarray:
+        """One raw vector per row, embedding only what `known` lacks (which gains it)."""
+        return embed_texts(self.embedded, self.passages, encoder, known, progress)
+
+    def stored(self, cached: np.lib.npyio.NpzFile) -> bool:
+        """Whether an index file holds exactly these rows, embedded this way."""
+        return (
+            "passages" in cached.files
+            and list(cached["texts"]) == self.embedded
+            and list(cached["passages"]) == self.passages
+        )
+
+    def save(self, path: Path, vectors: np.ndarray) -> None:
+        """Write atomically (a reader never sees a half-written index) and keep the newest few of this model's files."""
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_name(f".{path.name}.{os.getpid()}.{threading.get_ident()}.tmp")
+        with open(tmp, "wb") as out:
+            texts, passages = np.asarray(self.embedded), np.asarray(self.passages, dtype=bool)
+            np.savez(out, vectors=vectors, texts=texts, passages=passages)
+        os.replace(tmp, path)
+        model_key = path.name.split("-", 1)[0]
+        for older in _newest_first(path.parent.glob(f"{model_key}-*.npz"))[KEEP_INDEX_FILES:]:
+            older.unlink(missing_ok=True)
+
+    def index(self, vectors: np.ndarray) -> KnowledgeIndex:
+        return KnowledgeIndex(vectors, self.ids, self.languages, self.texts, self.passages)
 
 
 def _newest_first(paths: Iterable[Path]) -> list[Path]:
@@ -225,17 +266,16 @@ Entries = tuple[np.ndarray, list[str], list[str], list[str], list[bool]]  # Know
 
 def load_or_build_entries(articles_dir: Path, encoder: Encoder, cache_dir: Path) -> Entries:
     """The raw vectors, article ids, languages, texts and passage flags of every index entry (cached on disk)."""
-    articles = load_articles(articles_dir)
-    ids, languages, texts, passages = KnowledgeIndex.entries(articles)
-    embedded = as_embedded(texts, languages, passages)
+    entries = IndexEntries.of(load_articles(articles_dir))
     path = index_cache_path(cache_dir, articles_dir, encoder)
+    vectors = None
     if path.exists():
         cached = np.load(path, allow_pickle=False)
-        if list(cached["texts"]) == embedded and "passages" in cached.files and list(cached["passages"]) == passages:
-            return cached["vectors"], ids, languages, texts, passages
-    vectors = embed_texts(embedded, passages, encoder, known_vectors(cache_dir, encoder))
-    save_index_file(path, vectors, embedded, passages)
-    return vectors, ids, languages, texts, passages
+        vectors = cached["vectors"] if entries.stored(cached) else None
+    if vectors is None:
+        vectors = entries.vectors(encoder, known_vectors(cache_dir, encoder))
+        entries.save(path, vectors)
+    return vectors, entries.ids, entries.languages, entries.texts, entries.passages
 
 
 def load_or_build_index(articles_dir: Path, encoder: Encoder, cache_dir: Path) -> KnowledgeIndex:

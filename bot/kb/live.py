@@ -30,16 +30,7 @@ import numpy as np
 
 from bot.embeddings.encoder import Encoder
 from bot.kb.articles import Article, ArticleError, ArticleLibrary, article_files, read_article
-from bot.kb.index import (
-    KnowledgeIndex,
-    Known,
-    as_embedded,
-    embed_texts,
-    index_cache_path,
-    known_vectors,
-    missing,
-    save_index_file,
-)
+from bot.kb.index import IndexEntries, KnowledgeIndex, Known, as_embedded, embed_texts, index_cache_path, known_vectors
 from bot.settings import Settings
 
 log = logging.getLogger(__name__)
@@ -188,17 +179,16 @@ class LiveKnowledgeBase:
             return False
         index = None
         if self.encoder is not None:
-            ids, languages, texts, passages = KnowledgeIndex.entries(list(articles))
-            embedded = as_embedded(texts, languages, passages)
-            new = len(missing(embedded, passages, self._vectors))
-            vectors = embed_texts(embedded, passages, self.encoder, self._vectors)
-            # Forget what no article says any more.
-            self._vectors = {key: self._vectors[key] for key in zip(embedded, passages, strict=True)}
-            index = KnowledgeIndex(vectors, ids, languages, texts, passages)
+            entries = IndexEntries.of(list(articles))
+            new = entries.missing(self._vectors)
+            vectors = entries.vectors(self.encoder, self._vectors)
+            self._vectors = {key: self._vectors[key] for key in entries.keys}  # forget what no article says any more
+            index = entries.index(vectors)
             if new and self.cache_dir and not self.errors():  # a restart then starts from this version
-                path = index_cache_path(self.cache_dir, self.articles_dir, self.encoder)
-                save_index_file(path, vectors, embedded, passages)
-            log.info("knowledge base: %d article files, %d index entries (%d embedded)", len(articles), len(texts), new)
+                entries.save(index_cache_path(self.cache_dir, self.articles_dir, self.encoder), vectors)
+            log.info(
+                "knowledge base: %d article files, %d index entries (%d embedded)", len(articles), len(entries.ids), new
+            )
         self._snapshot = Snapshot(articles, ArticleLibrary(list(articles)), index, self.clock())
         return True
 
