@@ -15,6 +15,7 @@ from bot.eval.calibrate import (
     best_thresholds,
     cross_validated,
     first_near_best,
+    smoothed,
     translation_groups,
 )
 from bot.kb.decision import Thresholds, decide
@@ -61,6 +62,14 @@ def test_near_ties_go_to_the_first_candidate() -> None:
     assert first_near_best([0.3, 0.3887, 0.3888, 0.38]) == 1
     assert first_near_best([0.3887 - 2 * UTILITY_TOLERANCE, 0.3888]) == 1
     assert first_near_best([0.5, 0.5]) == 0
+
+
+def test_the_answer_value_is_chosen_on_its_neighbourhood() -> None:
+    # A lone spike loses to a broad plateau: the spike moves with the folds' seed, the plateau does not.
+    values = [0.1, 0.1, 0.5, 0.1, 0.1, 0.38, 0.4, 0.4, 0.4, 0.38, 0.1]
+    assert int(np.argmax(values)) == 2 and int(np.argmax(smoothed(values, steps=2))) == 7
+    assert smoothed([1.0, 2.0, 3.0], steps=1).tolist() == [1.5, 2.0, 2.5]  # fewer neighbours at the ends
+    assert smoothed([1.0, 2.0, 3.0], steps=0).tolist() == [1.0, 2.0, 3.0]
 
 
 def test_a_question_and_its_translations_form_one_group() -> None:

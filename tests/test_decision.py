@@ -21,8 +21,12 @@ def test_two_close_candidates_are_offered_as_a_choice() -> None:
     assert [a["article_id"] for a in decision.articles] == ["a", "b"]
 
 
-def test_close_runner_up_below_the_answer_threshold_is_not_offered() -> None:
-    assert decide([c("a", 0.862), c("b", 0.858)], T).kind == "answer"
+def test_a_close_runner_up_is_offered_even_below_the_answer_threshold() -> None:
+    # The best is good enough to answer, but the data cannot tell it from the runner-up:
+    # answering with the best alone would be a coin toss (bot/eval/calibrate.py measures it).
+    decision = decide([c("a", 0.862), c("b", 0.858)], T)
+    assert decision.kind == "choose" and [a["article_id"] for a in decision.articles] == ["a", "b"]
+    assert decide([c("a", 0.862), c("b", 0.856)], T).kind == "answer"  # just outside the margin
 
 
 def test_weak_match_is_no_match() -> None:

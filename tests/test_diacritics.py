@@ -53,9 +53,9 @@ def test_the_index_embeds_questions_as_a_customer_would_write_them() -> None:
     articles = load_articles(settings.articles_dir)
     vectors, ids, languages, texts, passages = load_or_build_entries(settings.articles_dir, encoder, settings.cache_dir)
     assert (ids, languages, texts, passages) == KnowledgeIndex.entries(articles)  # shown as the editors wrote them
-    position = texts.index("mozna placic przy odbiorze?")  # a Polish sample question typed without diacritics
-    assert as_embedded(texts, languages, passages)[position] == "można płacić przy odbiorze?"
-    expected = encoder.encode(["można płacić przy odbiorze?"])[0]
+    position = texts.index("brakuje czesci zamowienia")  # a Polish sample question typed without diacritics
+    assert as_embedded(texts, languages, passages)[position] == "brakuje części zamówienia"
+    expected = encoder.encode(["brakuje części zamówienia"])[0]
     assert np.allclose(vectors[position], expected, atol=1e-5)
     body = passages.index(True)
     assert as_embedded(texts, languages, passages)[body] == texts[body]  # bodies go in as written

@@ -60,6 +60,10 @@ MARGIN_GRID = np.round(np.arange(0.0, 0.2001, 0.0025), 4)
 # on 2026-12-06, margin 0.0875 scored 0.3887 and 0.125 0.3888, and 0.125 turned ordinary
 # questions ("Jak mogę zwrócić zamówiony produkt?") into choices of two articles.
 UTILITY_TOLERANCE = 0.0005
+# The answer value is chosen on the mean utility over it and this many grid steps (0.005 each) on
+# either side: on a flat surface the single best value moves with the folds' seed (on 2026-12-06,
+# 0.365 with seed 0 and 0.34 with seed 100, ten repeats each), the best neighbourhood much less.
+SMOOTHING_STEPS = 2
 
 
 @dataclass(frozen=True)
@@ -165,7 +169,7 @@ class Outcomes:
         """Masks of the messages bot/kb/decision.py's `decide` answers, offers a choice of two, and suggests two to
         (the same rules over arrays; tests/test_calibrate.py checks that they agree)."""
         confident = self.best >= thresholds.answer
-        choose = confident & (self.second >= thresholds.answer) & (self.best - self.second < thresholds.choose_margin)
+        choose = confident & (self.best - self.second < thresholds.choose_margin)
         suggest = ~confident & (self.best >= thresholds.offer)
         return confident & ~choose, choose, suggest
 
@@ -197,24 +201,31 @@ def first_near_best(utilities: list[float]) -> int:
     return next(i for i, value in enumerate(utilities) if value >= best - UTILITY_TOLERANCE)
 
 
+def smoothed(values: list[float], steps: int = SMOOTHING_STEPS) -> np.ndarray:
+    """Each value averaged with its neighbours up to `steps` grid positions away (fewer at the ends)."""
+    array = np.asarray(values, dtype=float)
+    return np.array([array[max(0, i - steps) : i + steps + 1].mean() for i in range(len(array))])
+
+
 def best_thresholds(outcomes: Outcomes) -> tuple[Thresholds, float]:
     """The grid's best (answer, choose_margin, offer) by mean utility; near-ties go to the smallest
-    margin and the fewest offers (UTILITY_TOLERANCE).
+    margin and the fewest offers (UTILITY_TOLERANCE), and the answer value is the one whose
+    neighbourhood scores best (SMOOTHING_STEPS).
 
     Messages scoring at least `answer` and those below it never share a decision, so the
     best margin for each answer value is found without a band, then the best band below it.
+    Returns the chosen thresholds and their own (unsmoothed) mean utility.
     """
-    best, best_utility = Thresholds(1.0, 0.0), -np.inf
+    per_answer: list[tuple[Thresholds, float]] = []
     for answer in tqdm(ANSWER_GRID, desc="threshold grid", unit="answer value"):
         by_margin = [outcomes.utility(Thresholds(float(answer), float(m))) for m in MARGIN_GRID]
         margin = MARGIN_GRID[first_near_best(by_margin)]
         offers = [np.inf, *(value for value in ANSWER_GRID[::-1] if value < answer)]  # fewest offers first
         candidates = [Thresholds(float(answer), float(margin), offer=float(value)) for value in offers]
         chosen = candidates[first_near_best([outcomes.utility(c) for c in candidates])]
-        value = outcomes.utility(chosen)
-        if value > best_utility + 1e-12:
-            best, best_utility = chosen, value
-    return best, best_utility
+        per_answer.append((chosen, outcomes.utility(chosen)))
+    best = int(np.argmax(smoothed([value for _, value in per_answer])))
+    return per_answer[best]
 
 
 def outrank_rates(searched: list[Searched], small_talk_scores: np.ndarray, value: float) -> dict[str, float]:
@@ -270,7 +281,7 @@ def main(settings: Settings, argv: list[str]) -> int:
                                      formatter_class=argparse.RawDescriptionHelpFormatter)  # fmt: skip
     parser.add_argument("--folds", type=int, default=5)
     parser.add_argument("--seed", type=int, default=0, help="the first repeat's seed (the next ones count up)")
-    parser.add_argument("--repeats", type=int, default=3, help="cross-validation repeats, pooled (a steadier choice)")
+    parser.add_argument("--repeats", type=int, default=10, help="cross-validation repeats, pooled (a steadier choice)")
     parser.add_argument("--out", type=Path, default=settings.thresholds_file, help="thresholds file to write")
     parser.add_argument("--dry-run", action="store_true", help="print the result, do not write the thresholds")
     args = parser.parse_args(argv)

@@ -28,7 +28,7 @@ OUTRANKABLE_INTENTS = ("greet", "goodbye", "thank", "affirm", "deny", "bot_chall
 @dataclass(frozen=True)
 class Thresholds:
     answer: float  # the best article scores at least this: answer with it
-    choose_margin: float  # the runner-up is this close and also answerable: offer both
+    choose_margin: float  # the best is answerable and the runner-up this close: offer both
     outranks_intent: float = math.inf  # the best article scores at least this: a question, whatever the intent
     offer: float = math.inf  # the best article scores at least this, but below `answer`: suggest the two best
 
@@ -57,8 +57,8 @@ class Decision:
 def decide(candidates: list[dict], thresholds: Thresholds) -> Decision:
     """candidates: [{"article_id", "score", ...}] best first, as the retriever gives them.
 
-    answer: one clear match. choose: two matches good enough to answer, too close to pick
-    one. suggest: no match good enough to answer, but the best is likely enough that
+    answer: one clear match. choose: a match good enough to answer, but the runner-up is too
+    close to pick one. suggest: no match good enough to answer, but the best is likely enough that
     showing the two best beats asking the customer to rephrase. no_match: ask again.
     """
     if not candidates or candidates[0]["score"] < min(thresholds.answer, thresholds.offer):
@@ -66,10 +66,8 @@ def decide(candidates: list[dict], thresholds: Thresholds) -> Decision:
     if candidates[0]["score"] < thresholds.answer:
         return Decision("suggest", candidates[:2])
     best = candidates[0]
-    if len(candidates) > 1:
-        second = candidates[1]
-        if second["score"] >= thresholds.answer and best["score"] - second["score"] < thresholds.choose_margin:
-            return Decision("choose", [best, second])
+    if len(candidates) > 1 and best["score"] - candidates[1]["score"] < thresholds.choose_margin:
+        return Decision("choose", [best, candidates[1]])
     return Decision("answer", [best])
 
 
