@@ -126,8 +126,9 @@ async def answer_latest_message(dispatcher: CollectingDispatcher, tracker: Track
             if article:
                 payload = "/ask_question" + json.dumps({"kb_article": article.id})
                 buttons.append({"title": article.title, "payload": payload})
-        # choose: two good matches; suggest: the best we have, not good enough to answer with, so it
-        # counts as a miss too (a suggestion and then no match goes to a person).
+        # choose: the best is good enough to answer with, but the runner-up is too close to tell
+        # apart; suggest: the best we have, not good enough to answer with, so it counts as a miss
+        # too (a suggestion and then no match goes to a person).
         dispatcher.utter_message(text=message(f"kb_{decision_kind}", language), buttons=buttons)
         if decision_kind == "choose":
             return []
