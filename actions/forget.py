@@ -25,9 +25,12 @@ async def erase_after_turn(conversation_ids: list[str], current: str) -> None:
     (Rasa's API waits for the conversation's lock), then delete everything else."""
     url = f"{SETTINGS.rasa_url}/conversations/{quote(current, safe='')}/tracker/events"
     try:
-        async with aiohttp.ClientSession() as http, http.put(
-            url, params={"token": SETTINGS.rasa_token}, json=[{"event": "session_started"}], timeout=60
-        ) as response:
+        async with (
+            aiohttp.ClientSession() as http,
+            http.put(
+                url, params={"token": SETTINGS.rasa_token}, json=[{"event": "session_started"}], timeout=60
+            ) as response,
+        ):
             if response.status != 200:
                 logger.error("could not empty a forgotten conversation's tracker: HTTP %s", response.status)
         await erase_conversations(redis(), SETTINGS.redis_prefix, [c for c in conversation_ids if c != current])

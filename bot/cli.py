@@ -121,9 +121,10 @@ def ensure_chromium() -> None:
 def test(settings: Settings, pytest_args: list[str]) -> int:
     setup(settings)
     ensure_chromium()
-    lint = subprocess.run([sys.executable, "-m", "ruff", "check", "."], cwd=settings.project_dir)
-    if lint.returncode:
-        return lint.returncode
+    for ruff in (["check", "."], ["format", "--check", "."]):
+        lint = subprocess.run([sys.executable, "-m", "ruff", *ruff], cwd=settings.project_dir)
+        if lint.returncode:
+            return lint.returncode
     validate = subprocess.run(
         [
             sys.executable,

@@ -93,6 +93,7 @@ async def test_article_missing_in_the_customer_language_comes_with_a_note(
     kept = russian.read_text(encoding="utf-8")
     russian.unlink()  # the assistant follows the files: gift-cards is now in en, pl and ro only
     try:
+
         def not_in_russian(messages: list[dict[str, Any]]) -> bool:
             return messages[-1].get("custom", {}).get("language") != "ru"
 

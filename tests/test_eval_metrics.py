@@ -97,7 +97,6 @@ def test_heldout_loader_rejects_unknown_articles(tmp_path: Path) -> None:
         load_heldout(bad, {"returns-how-to"})
 
 
-
 def test_own_language_removed_takes_out_only_the_expected_articles_version_in_the_message_language() -> None:
     import numpy as np
 

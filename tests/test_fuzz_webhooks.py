@@ -41,9 +41,9 @@ json_values = st.recursive(
     max_leaves=20,
 )
 # Text as customers write it, and worse: emoji, right-to-left, control characters, very long.
-unusual_text = st.text(
-    alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=50
-) | st.sampled_from(["😀👍🏽🇵🇱", "مرحبا كيف حالك", "שלום\u202e", "\x00\x07\x1b[31m", "a" * 10_000, "\ufeff  "])
+unusual_text = st.text(alphabet=st.characters(blacklist_categories=("Cs",)), min_size=1, max_size=50) | st.sampled_from(
+    ["😀👍🏽🇵🇱", "مرحبا كيف حالك", "שלום\u202e", "\x00\x07\x1b[31m", "a" * 10_000, "\ufeff  "]
+)
 ids = st.text(alphabet="0123456789", min_size=1, max_size=16)
 
 

@@ -34,8 +34,15 @@ def tracker(events: list[dict[str, Any]]) -> Tracker:
         ([user("a"), answer("returns"), user("b"), answer("payments"), user("a again")], False),  # another in between
         ([user("a"), answer("returns"), user("x"), bot(), user("y"), bot(), user("a again")], False),  # too long ago
         ([user("a"), answer("returns"), user("a again"), bot(handoff={"reason": "repeated_question"})], False),
-        ([user("a"), answer("returns"), user("a again"), {"event": "bot", "text": "hi", "metadata": {"agent": "anna"}}],
-         False),  # fmt: skip
+        (
+            [
+                user("a"),
+                answer("returns"),
+                user("a again"),
+                {"event": "bot", "text": "hi", "metadata": {"agent": "anna"}},
+            ],
+            False,
+        ),  # fmt: skip
         ([user("first question")], False),
     ],
     ids=["right after", "after a no", "other article between", "three messages ago", "handed back", "agent", "first"],

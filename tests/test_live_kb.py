@@ -126,4 +126,3 @@ def test_the_watcher_picks_up_changes_by_itself(tmp_path: Path, encoder) -> None
         assert live.library.get("bike-assembly", "en") is not None
     finally:
         live.close()
-

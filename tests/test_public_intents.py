@@ -191,7 +191,9 @@ def test_verdict_says_met_or_by_how_much() -> None:
     assert verdict(0.64, 0.64, percent=False, strictly=True) == "**missed by 0.00 points** (0.000)"
     assert verdict(2864 / 3080, 0.93) == "**missed by 0.01 points**"  # not "0.0"
     assert (target_pct(2864 / 3080, 0.93), target_pct(0.955, 0.96), target_pct(0.9301, 0.93)) == (
-        "92.99%", "95.5%", "93.0%"
+        "92.99%",
+        "95.5%",
+        "93.0%",
     )  # a miss is never rounded up to its target
     assert verdict(0.6, 0.64, percent=False, strictly=True) == "**missed by 4.0 points** (0.040)"
     assert verdict(None, 0.5) == "not measured"

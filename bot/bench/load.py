@@ -132,8 +132,11 @@ def parse_options(argv: list[str]) -> Options:
     parser.add_argument("--customers", type=int, default=d.customers, help="concurrent customers (default 20)")
     parser.add_argument("--duration", type=float, default=d.duration, help="seconds of load (default 300)")
     parser.add_argument(
-        "--rate", type=float, default=d.rate, help=f"open loop: messages per second due, in all (default {d.rate:g}); "
-        "0: closed loop (each customer sends its next message when the answer arrived, after --think)"
+        "--rate",
+        type=float,
+        default=d.rate,
+        help=f"open loop: messages per second due, in all (default {d.rate:g}); "
+        "0: closed loop (each customer sends its next message when the answer arrived, after --think)",
     )
     parser.add_argument("--think", type=float, default=d.think, help="closed loop: seconds between answer and next")
     parser.add_argument("--webchat-share", type=float, default=d.webchat_share, help="share of web chat customers")
@@ -935,6 +938,7 @@ def timeline(messages: list[Sample], duration: float) -> dict[str, Any]:
         out[f"{kind}_per_s"] = [round(len(r) / width, 2) for r in rows]
         for q in ("p50", "p95"):
             out[f"{kind}_{q}_ms"] = [percentiles([s.latency_ms for s in r if s.latency_ms]).get(q) for r in rows]
+
     def failures(i: int) -> int:
         return sum(1 for k in KINDS for s in grouped.get((k, i), []) if s.error and s.error not in QUALITY_ERRORS)
 

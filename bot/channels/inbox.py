@@ -170,4 +170,3 @@ class Inbox:
             await redis.eval(_RELEASE, 1, lease, token)
         # One more look: a message put after the last pop may have found the lease still held.
         return not await redis.exists(inbox)
-

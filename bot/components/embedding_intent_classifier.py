@@ -66,9 +66,7 @@ class EmbeddingIntentClassifier(LogisticRegressionClassifier):
             "lexical_weight": 0.3,
         }
 
-    def __init__(
-        self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource
-    ) -> None:
+    def __init__(self, config: dict[str, Any], name: str, model_storage: ModelStorage, resource: Resource) -> None:
         super().__init__(config, name, model_storage, resource)
         self.clf.set_params(C=float(self.config["C"]), class_weight=self.config["class_weight"])
         self.lexical: TfidfVectorizer | None = None  # fitted in train, or loaded

@@ -248,24 +248,24 @@ def write_thresholds(path: Path, chosen: Thresholds, figures: dict[str, float], 
 # cosines with an article's centroid and with its nearest title or question, + 0.3 x
 # the cosine with its nearest body, after centring on the language mean; see bot/kb/index.py).
 # Written by `bot/assistant calibrate` (bot/eval/calibrate.py); do not tune by hand.
-# Computed {info['date']} at commit {info['commit']}{dirty}, embedding model {Path(info['embedding_model']).name}:
-# {sizes['folds']}-fold cross-validation ({sizes['repeats']} repeats) over the articles' {sizes['in_scope']} titles and
-# sample questions, each held out with its translations, plus nlu_data's {sizes['out_of_scope']} out-of-scope
+# Computed {info["date"]} at commit {info["commit"]}{dirty}, embedding model {Path(info["embedding_model"]).name}:
+# {sizes["folds"]}-fold cross-validation ({sizes["repeats"]} repeats) over the articles' {sizes["in_scope"]} titles and
+# sample questions, each held out with its translations, plus nlu_data's {sizes["out_of_scope"]} out-of-scope
 # examples (never the held-out set). Chosen by the best mean utility over a grid (right
 # answer +1, right article among two offered +0.5, wrong answer -1, two wrong offered
 # -0.5, out-of-scope answered -1, asking to rephrase 0). At these values:
-#   {100 * figures['answered_or_offered']:.1f}% of questions are answered or offered two articles; right article first
-#   {100 * figures['right_article_first']:.1f}%, answered right at once {100 * figures['answered_right']:.1f}%, \
-wrong {100 * figures['answered_wrong']:.1f}%;
-#   {100 * figures['offered_choice']:.1f}% get a choice of two close answers, and \
-{100 * figures['choice_rescued_wrong_first']:.1f}% of those would have shown a wrong article first;
-#   {100 * figures['suggested']:.1f}% score below `answer` but at least `offer` and get the two best as \
-suggestions, the right one among them for {100 * figures['suggested_right']:.1f}%;
-#   {100 * figures['out_of_scope_held_back']:.1f}% of out-of-scope messages are held back (the classifier's out_of_scope
+#   {100 * figures["answered_or_offered"]:.1f}% of questions are answered or offered two articles; right article first
+#   {100 * figures["right_article_first"]:.1f}%, answered right at once {100 * figures["answered_right"]:.1f}%, \
+wrong {100 * figures["answered_wrong"]:.1f}%;
+#   {100 * figures["offered_choice"]:.1f}% get a choice of two close answers, and \
+{100 * figures["choice_rescued_wrong_first"]:.1f}% of those would have shown a wrong article first;
+#   {100 * figures["suggested"]:.1f}% score below `answer` but at least `offer` and get the two best as \
+suggestions, the right one among them for {100 * figures["suggested_right"]:.1f}%;
+#   {100 * figures["out_of_scope_held_back"]:.1f}% of out-of-scope messages are held back (the classifier's out_of_scope
 #   intent is the first guard).
 # outranks_intent: the best article's score at which a message is a question even when the classifier
 # calls it small talk or out of scope (the lowest value, not below `answer`, that at most
-# {100 * OUTRANK_ERROR_RATE:.0f}% of nlu_data's {sizes['small_talk']} small-talk and out-of-scope examples
+# {100 * OUTRANK_ERROR_RATE:.0f}% of nlu_data's {sizes["small_talk"]} small-talk and out-of-scope examples
 # reach: {100 * small_talk:.1f}%). {100 * reaching:.1f}% of the cross-validated questions reach it,
 # {100 * right:.1f}% of those with the right article first.
 answer: {chosen.answer}
@@ -332,8 +332,10 @@ def main(settings: Settings, argv: list[str]) -> int:
               "outrank_curve": outrank_curve,
               "at": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}  # fmt: skip
     (out_dir / "calibration.json").write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
-    print(f"==> answer {best.answer}, choose_margin {best.choose_margin}, offer {best.offer} "
-          f"(mean utility {best_utility:.3f}), outranks_intent {best.outranks_intent}")
+    print(
+        f"==> answer {best.answer}, choose_margin {best.choose_margin}, offer {best.offer} "
+        f"(mean utility {best_utility:.3f}), outranks_intent {best.outranks_intent}"
+    )
     print("    " + ", ".join(f"{k} {100 * v:.1f}%" for k, v in figures.items()))
     if not args.dry_run:
         write_thresholds(args.out, best, figures, info, sizes)

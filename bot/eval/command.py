@@ -77,8 +77,14 @@ def evaluate_heldout(settings: Settings, model_path: Path, out_dir: Path) -> dic
         "curves": {"answer_threshold": answer_curve, "intent_threshold_escalation": escalation_curve},
         "seconds_per_message": seconds / len(messages),
         "messages": [
-            {"text": m.text, "language": m.language, "expected": list(m.expected), "intent": m.intent,
-             "outcome": heldout_eval.outcome(m, r), **r.as_dict()}
+            {
+                "text": m.text,
+                "language": m.language,
+                "expected": list(m.expected),
+                "intent": m.intent,
+                "outcome": heldout_eval.outcome(m, r),
+                **r.as_dict(),
+            }
             for m, r in pairs
         ],  # fmt: skip
     }

@@ -142,10 +142,16 @@ def _clinc(section: dict[str, Any]) -> list[str]:
     rows = [
         ("**ours**: config.yml, threshold tuned on val", test, section["threshold"]),
         ("ours on the validation split (where the threshold was chosen)", val, section["threshold"]),
-        ("**ours**, the target's shape: lowest threshold reaching 60% OOS recall on val", target,
-         section["target_threshold"]),
-        ("ours on the validation split at that threshold", section["val_at_target_threshold"],
-         section["target_threshold"]),
+        (
+            "**ours**, the target's shape: lowest threshold reaching 60% OOS recall on val",
+            target,
+            section["target_threshold"],
+        ),
+        (
+            "ours on the validation split at that threshold",
+            section["val_at_target_threshold"],
+            section["target_threshold"],
+        ),
         ("ours without a threshold (in-scope upper bound)", section["test_without_threshold"], 0.0),
         ("ours with config.yml's FallbackClassifier as is", section["test_with_config_fallback"], None),
     ]
