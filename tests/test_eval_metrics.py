@@ -12,7 +12,7 @@ import yaml
 
 from bot.eval.bot_reply import intent_actions, reply_kind
 from bot.eval.calibrate import outrank_threshold
-from bot.eval.heldout import HELDOUT_FILE, HUMAN, OUT_OF_SCOPE, load_heldout
+from bot.eval.heldout import DEVSET_FILE, HELDOUT_FILE, HUMAN, OUT_OF_SCOPE, load_heldout
 from bot.eval.metrics import BinaryScores, ndcg_at_k, recall_at_k, reciprocal_rank
 from bot.kb.articles import load_articles
 from bot.kb.decision import Thresholds
@@ -74,20 +74,30 @@ def _normalised(text: str) -> str:
     return re.sub(r"\W+", " ", text.lower()).strip()
 
 
-def test_heldout_set_is_large_labelled_and_never_in_the_training_data() -> None:
-    articles = load_articles(PROJECT_DIR / "kb_articles")
-    messages = load_heldout(HELDOUT_FILE, {a.id for a in articles})
-    assert len(messages) >= 300
-    for language in LANGUAGES:
-        mine = [m for m in messages if m.language == language]
-        assert len(mine) >= 70, language
-        assert {m.kind for m in mine} == {"article", HUMAN, OUT_OF_SCOPE}, language
-    seen = {_normalised(q) for a in articles for q in (a.title, *a.questions)}
+def _training_texts() -> set[str]:
+    """The articles' titles and sample questions and nlu_data's examples, normalised."""
+    seen = {_normalised(q) for a in load_articles(PROJECT_DIR / "kb_articles") for q in (a.title, *a.questions)}
     for path in (PROJECT_DIR / "nlu_data" / "nlu").glob("*.yml"):
         for block in (yaml.safe_load(path.read_text(encoding="utf-8")) or {}).get("nlu") or []:
             seen |= {_normalised(line[2:]) for line in (block.get("examples") or "").splitlines()}
+    return seen
+
+
+@pytest.mark.parametrize(("path", "at_least"), [(HELDOUT_FILE, 70), (DEVSET_FILE, 50)])
+def test_evaluation_sets_are_large_labelled_and_never_in_the_training_data(path: Path, at_least: int) -> None:
+    messages = load_heldout(path, {a.id for a in load_articles(PROJECT_DIR / "kb_articles")})
+    for language in LANGUAGES:
+        mine = [m for m in messages if m.language == language]
+        assert len(mine) >= at_least, language
+        assert {m.kind for m in mine} == {"article", HUMAN, OUT_OF_SCOPE}, language
+    seen = _training_texts()
     copied = [m.text for m in messages if _normalised(m.text) in seen]
-    assert copied == [], "held-out messages must not be training data"
+    assert copied == [], f"{path.name}: evaluation messages must not be training data"
+
+
+def test_the_development_set_shares_no_message_with_the_held_out_set() -> None:
+    held_out = {_normalised(m.text) for m in load_heldout(HELDOUT_FILE)}
+    assert [m.text for m in load_heldout(DEVSET_FILE) if _normalised(m.text) in held_out] == []
 
 
 def test_heldout_loader_rejects_unknown_articles(tmp_path: Path) -> None:

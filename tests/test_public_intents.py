@@ -5,6 +5,7 @@ No model is trained here; the training and parsing run in `bot/assistant eval`.
 
 from __future__ import annotations
 
+import copy
 import json
 from pathlib import Path
 
@@ -179,7 +180,8 @@ def test_config_fallback_reads_the_production_config() -> None:
 
 def test_selected_sets() -> None:
     assert selected_sets(None, quick=True) == ["heldout"]
-    assert selected_sets(None, quick=False)[0] == "heldout"
+    assert selected_sets(None, quick=False)[:2] == ["heldout", "devset"]
+    assert selected_sets("devset", quick=False) == ["devset"]
     assert selected_sets("xquad, clinc150,allegro_faq", quick=False) == ["clinc150", "allegro", "xquad"]
     with pytest.raises(ValueError):
         selected_sets("clinc151", quick=False)
@@ -273,6 +275,22 @@ def test_report_renders_public_sets_without_the_heldout_section(tmp_path: Path) 
     assert "| BANKING77 accuracy ≥ 93% | 92.5% | **missed by 0.5 points** |" in text
     assert "| HINT3 curekart MCC > 0.64 | 0.610 | **missed by 3.0 points** (0.030) |" in text
     assert "0.5 (ambiguity 0.1)" in text
+
+
+def test_report_shows_the_development_set_apart_and_judges_targets_on_the_held_out_set(tmp_path: Path) -> None:
+    measured = json.loads((PROJECT_DIR / "docs" / "eval" / "results.json").read_text(encoding="utf-8"))
+    devset = copy.deepcopy(measured["heldout"]) | {"file_sha256": "d0d0"}
+    for summary in [*devset["per_language"].values(), devset["all"]]:
+        summary["kb"]["recall@1"] = 0.5
+    path = tmp_path / "report.md"
+    write_report({"run": measured["run"], "heldout": measured["heldout"], "devset": devset}, path)
+    text = path.read_text(encoding="utf-8")
+    targets = text.split("## Targets")[1].split("\n## ")[0]
+    assert "Recall@1" in targets and "50.0%" not in targets
+    development = text.split("## Our development set")[1].split("\n## ")[0]
+    assert "sha256 d0d0" in development
+    assert "| KB Recall@1 | 50.0% | 50.0% | 50.0% | 50.0% | 50.0% |" in development
+    assert "Messages the bot did not handle as labelled" in development
 
 
 def test_a_cached_eval_model_is_not_reused_with_another_backend() -> None:

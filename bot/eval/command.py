@@ -1,7 +1,8 @@
 """`bot/assistant eval [--quick] [--only SETS]`: measure understanding, retrieval and escalation.
 
 Sets: heldout (our held-out set through the trained Rasa model and the production
-decision code), clinc150, banking77, hint3 (the config.yml pipeline trained on
+decision code), devset (our development set, the same way: messages that may be read
+to choose a change, bot/eval/devset.yml), clinc150, banking77, hint3 (the config.yml pipeline trained on
 each public intent set, bot/eval/public_intents.py), allegro and xquad (the
 public retrieval sets). All of them by default; --quick: heldout only;
 --only a,b: just those, keeping the other sets' figures from the previous
@@ -12,6 +13,7 @@ Writes docs/eval/report.md, results.json and PNG plots.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import logging
 import time
@@ -23,7 +25,7 @@ from tqdm import tqdm
 from bot.embeddings.encoder import get_encoder, model_location
 from bot.eval import heldout_eval, plots
 from bot.eval.bot_reply import TrainedBot
-from bot.eval.heldout import HELDOUT_FILE, load_heldout
+from bot.eval.heldout import DEVSET_FILE, HELDOUT_FILE, load_heldout
 from bot.eval.report import write_report
 from bot.eval.run_info import fallback_threshold, run_info
 from bot.kb.articles import ArticleLibrary, load_articles
@@ -32,15 +34,21 @@ from bot.kb.index import as_embedded, load_or_build_entries
 from bot.settings import LANGUAGES, Settings
 
 
-def evaluate_heldout(settings: Settings, model_path: Path, out_dir: Path) -> dict[str, object]:
+def evaluate_messages(
+    settings: Settings, model_path: Path, messages_file: Path, plots_dir: Path | None
+) -> dict[str, object]:
+    """A labelled set of customer messages (held-out or development) through the trained model;
+    the escalation and threshold plots are drawn into `plots_dir` (the held-out set's only)."""
     library = ArticleLibrary(load_articles(settings.articles_dir))
     languages_of = {article_id: library.languages(article_id) for article_id in library.ids}
-    messages = load_heldout(HELDOUT_FILE, set(library.ids))
+    messages = load_heldout(messages_file, set(library.ids))
     thresholds = Thresholds.load(settings.thresholds_file)
     bot = TrainedBot(model_path, settings.project_dir / "nlu_data" / "rules.yml", thresholds)
     try:
         started = time.perf_counter()
-        replies = [bot.reply(bot.parse(m.text, m.language)) for m in tqdm(messages, desc="held-out set", unit="msg")]
+        replies = [
+            bot.reply(bot.parse(m.text, m.language)) for m in tqdm(messages, desc=messages_file.name, unit="msg")
+        ]
         seconds = time.perf_counter() - started
     finally:
         bot.close()
@@ -61,15 +69,17 @@ def evaluate_heldout(settings: Settings, model_path: Path, out_dir: Path) -> dic
     table = heldout_eval.confusion(pairs)
     answer_curve = heldout_eval.answer_threshold_curve(pairs, np.round(np.arange(0.0, 0.61, 0.01), 2))
     escalation_curve = heldout_eval.escalation_threshold_curve(pairs, np.round(np.arange(0.0, 1.0, 0.02), 2))
-    plots.escalation_confusion(table, overall["escalation"], out_dir / "escalation_confusion.png")
-    plots.threshold_curves(
-        answer_curve,
-        thresholds.answer,
-        escalation_curve,
-        fallback_threshold(settings.project_dir / "config.yml"),
-        out_dir / "threshold_tradeoffs.png",
-    )
+    if plots_dir is not None:
+        plots.escalation_confusion(table, overall["escalation"], plots_dir / "escalation_confusion.png")
+        plots.threshold_curves(
+            answer_curve,
+            thresholds.answer,
+            escalation_curve,
+            fallback_threshold(settings.project_dir / "config.yml"),
+            plots_dir / "threshold_tradeoffs.png",
+        )
     return {
+        "file_sha256": hashlib.sha256(messages_file.read_bytes()).hexdigest()[:16],
         "per_language": per_language,
         "all": overall,
         "by_tag": heldout_eval.by_tag(pairs),
@@ -90,7 +100,7 @@ def evaluate_heldout(settings: Settings, model_path: Path, out_dir: Path) -> dic
     }
 
 
-SETS = ("heldout", "clinc150", "banking77", "hint3", "allegro", "xquad")
+SETS = ("heldout", "devset", "clinc150", "banking77", "hint3", "allegro", "xquad")
 RESULT_KEYS = {"allegro": "allegro_faq"}  # set name -> key in results.json
 PUBLIC_DATA = {"clinc150": "clinc150", "banking77": "banking77", "hint3": "hint3",
                "allegro": "poleval2022_allegro_faq", "xquad": "xquad"}  # fmt: skip
@@ -123,7 +133,9 @@ def _measured(run: dict[str, object], seconds: float) -> dict[str, object]:
 def _run_set(name: str, settings: Settings, model_path: Path, data: Path, out: Path) -> dict[str, object]:
     config_file = settings.project_dir / "config.yml"
     if name == "heldout":
-        return evaluate_heldout(settings, model_path, out)
+        return evaluate_messages(settings, model_path, HELDOUT_FILE, out)
+    if name == "devset":
+        return evaluate_messages(settings, model_path, DEVSET_FILE, None)
     if name in ("clinc150", "banking77", "hint3"):
         from bot.eval import public_intents
 

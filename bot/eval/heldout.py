@@ -1,4 +1,4 @@
-"""Our own held-out set (bot/eval/heldout.yml): loading and checking it."""
+"""Our own held-out set (bot/eval/heldout.yml) and development set (devset.yml): loading and checking them."""
 
 from __future__ import annotations
 
@@ -11,6 +11,7 @@ from bot.language import _WORD, MIN_WORDS
 from bot.settings import LANGUAGES
 
 HELDOUT_FILE = Path(__file__).with_name("heldout.yml")
+DEVSET_FILE = Path(__file__).with_name("devset.yml")  # same format; may be read to choose a change
 HUMAN = "human"
 OUT_OF_SCOPE = "out_of_scope"
 HUMAN_INTENTS = ("request_human", "complain")

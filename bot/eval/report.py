@@ -141,17 +141,7 @@ def _heldout_section(heldout: dict[str, Any]) -> list[str]:
     wrong_language = heldout["all"]["language_detection"]["wrong"]
     out += ["", f"Language detection mistakes ({len(wrong_language)}):", ""]
     out += [f"- {w['text']!r}: {w['expected']} detected as {w['detected']}" for w in wrong_language] or ["- none"]
-    misses = [m for m in heldout["messages"] if m["outcome"] not in ("answer right", "human")]
-    misses = [m for m in misses if not (m["expected"] == ["out_of_scope"] and m["outcome"] != "answer wrong")]
-    out += ["", f"Messages the bot did not handle as labelled ({len(misses)}):", "", "| lang | message | expected | "
-            "intent | bot | top candidates |", "|---|---|---|---|---|---|"]  # fmt: skip
-    for m in misses:
-        top = ", ".join(f"{a} {s:.2f}" for a, s in m["candidates"][:3])
-        text = m["text"].replace("|", "/")
-        out.append(
-            f"| {m['language']} | {text} | {', '.join(m['expected'])} | {m['intent']} {m['confidence']:.2f} "
-            f"| {m['outcome']} | {top} |"
-        )
+    out += ["", *_misses(heldout["messages"])]
     out += [
         "",
         "![escalation decisions](escalation_confusion.png)",
@@ -164,10 +154,44 @@ def _heldout_section(heldout: dict[str, Any]) -> list[str]:
     return out
 
 
+def _misses(messages: list[dict[str, Any]]) -> list[str]:
+    misses = [m for m in messages if m["outcome"] not in ("answer right", "human")]
+    misses = [m for m in misses if not (m["expected"] == ["out_of_scope"] and m["outcome"] != "answer wrong")]
+    out = [f"Messages the bot did not handle as labelled ({len(misses)}):", "", "| lang | message | expected | "
+           "intent | bot | top candidates |", "|---|---|---|---|---|---|"]  # fmt: skip
+    for m in misses:
+        top = ", ".join(f"{a} {s:.2f}" for a, s in m["candidates"][:3])
+        text = m["text"].replace("|", "/")
+        out.append(
+            f"| {m['language']} | {text} | {', '.join(m['expected'])} | {m['intent']} {m['confidence']:.2f} "
+            f"| {m['outcome']} | {top} |"
+        )
+    return out
+
+
+def _devset_section(devset: dict[str, Any]) -> list[str]:
+    return [
+        "## Our development set",
+        "",
+        *_measured(devset),
+        f"`bot/eval/devset.yml` (sha256 {devset['file_sha256']}): fresh customer messages that, unlike the held-out",
+        "set, may be read to choose a change (article edits, examples, thresholds) but never become training data or",
+        "sample questions. Measured the same way as the held-out set; its figures say how a change does on words the",
+        "bot has not seen before the held-out set is looked at.",
+        "",
+        *_heldout_rows(devset),
+        "",
+        *_misses(devset["messages"]),
+        "",
+    ]
+
+
 def write_report(results: dict[str, Any], path: Path) -> None:
     out = [*_header(results["run"]), "", "## Targets (issue #3)", "", *_targets(results), ""]
     out += ["## What was tried for the missed targets", "", TRIED.read_text(encoding="utf-8").strip(), ""]
     if "heldout" in results:
         out += _heldout_section(results["heldout"])
+    if "devset" in results:
+        out += _devset_section(results["devset"])
     out += _public_sections(results)
     path.write_text("\n".join(out) + "\n", encoding="utf-8")
