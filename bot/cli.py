@@ -6,9 +6,10 @@ setup   only set up (model, index, training), then exit
 bench NAME [options]
         benchmarks against the real processes (handoff: escalation and reply latency;
         load: simulated customers; embedding: latency, memory and Recall@1 per backend)
-eval [--quick]
-        measure understanding, retrieval and escalation on our held-out set and
-        the public sets; writes docs/eval/report.md, results.json and plots
+eval [--quick] [--only SETS]
+        measure understanding, retrieval and escalation on our held-out and
+        development sets and the public sets (--quick: the development set only);
+        writes docs/eval/report.md, results.json and plots
 calibrate
         compute the knowledge-base thresholds from the articles' sample questions
         and nlu_data's out-of-scope examples; writes bot/config/thresholds.yml

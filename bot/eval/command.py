@@ -4,7 +4,8 @@ Sets: heldout (our held-out set through the trained Rasa model and the productio
 decision code), devset (our development set, the same way: messages that may be read
 to choose a change, bot/eval/devset.yml), clinc150, banking77, hint3 (the config.yml pipeline trained on
 each public intent set, bot/eval/public_intents.py), allegro and xquad (the
-public retrieval sets). All of them by default; --quick: heldout only;
+public retrieval sets). All of them by default; --quick: devset only (the quick look while
+choosing a change; the held-out set once it is chosen);
 --only a,b: just those, keeping the other sets' figures from the previous
 results.json (each set records when and at which commit it was measured).
 Writes docs/eval/report.md, results.json and PNG plots.
@@ -109,7 +110,7 @@ PUBLIC_DATA = {"clinc150": "clinc150", "banking77": "banking77", "hint3": "hint3
 def selected_sets(only: str | None, quick: bool) -> list[str]:
     """The sets to run, in SETS order; an unknown name is an error."""
     if only is None:
-        return ["heldout"] if quick else list(SETS)
+        return ["devset"] if quick else list(SETS)
     names = [name.strip().lower().replace("-", "_") for name in only.split(",") if name.strip()]
     names = ["allegro" if name == "allegro_faq" else name for name in names]
     unknown = sorted(set(names) - set(SETS))
@@ -164,7 +165,7 @@ def main(settings: Settings, model_path: Path, argv: list[str]) -> int:
     parser = argparse.ArgumentParser(
         prog="bot/assistant eval", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
     )
-    parser.add_argument("--quick", action="store_true", help="only our held-out set (no public sets)")
+    parser.add_argument("--quick", action="store_true", help="only our development set (held-out: --only heldout)")
     parser.add_argument("--only", metavar="SETS", help=f"comma-separated, from: {', '.join(SETS)}")
     parser.add_argument("--data", type=Path, default=settings.project_dir.parent / "shared" / "data",
                         help="folder of the public sets (default: ../shared/data)")  # fmt: skip
