@@ -97,7 +97,7 @@ def evaluate_messages(
                 **r.as_dict(),
             }
             for m, r in pairs
-        ],  # fmt: skip
+        ],
     }
 
 
